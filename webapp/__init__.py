@@ -1,0 +1,1 @@
+"""Tasks: a small self-hosted task manager."""

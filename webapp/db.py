@@ -1,0 +1,117 @@
+"""Database wiring: the SQLAlchemy config, and the migration runner (upgrade / reset).
+
+Alembic owns the schema. The app never calls `create_all`; `prepare_database` brings
+the database to the migration head (after dropping everything when asked to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+)
+from sqlalchemy import MetaData, event, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from webapp.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+VERSION_TABLE = "alembic_version"
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    # WAL lets readers run while a writer commits; busy_timeout waits for a lock instead
+    # of failing at once when the in-process worker and a request write together.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
+    """An engine for this process. Each process (app, worker, migrator) makes its own."""
+    url = settings.database_url
+    if settings.is_sqlite:
+        database = url.split("///", 1)[-1]
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = (
+            create_async_engine(url)
+            if pooled
+            else create_async_engine(url, poolclass=pool.NullPool)
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs: dict[str, object] = (
+        {"pool_size": settings.db_pool_size, "pool_recycle": 3600, "pool_pre_ping": True}
+        if pooled
+        else {"poolclass": pool.NullPool}
+    )
+    return create_async_engine(url, **kwargs)
+
+
+def sqlalchemy_config(
+    settings: Settings, engine: AsyncEngine | None = None
+) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(
+        engine_instance=engine or create_engine(settings),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS_DIR),
+            version_table_name=VERSION_TABLE,
+            compare_type=True,
+            render_as_batch=True,
+        ),
+        create_all=False,
+    )
+
+
+def alembic_commands(settings: Settings) -> AlembicCommands:
+    """Alembic, driven through advanced-alchemy, on a throwaway unpooled engine."""
+    return AlembicCommands(sqlalchemy_config(settings, create_engine(settings, pooled=False)))
+
+
+def _drop_everything(connection: Connection) -> None:
+    # Reflect rather than use the models' metadata: "everything" includes the version
+    # table and any table an older revision created that the models no longer know.
+    existing = MetaData()
+    existing.reflect(bind=connection)
+    existing.drop_all(bind=connection)
+
+
+async def reset_database(settings: Settings) -> None:
+    """Drop every table in the configured database."""
+    engine = create_engine(settings, pooled=False)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_drop_everything)
+    finally:
+        await engine.dispose()
+
+
+def upgrade_database(settings: Settings, revision: str = "head") -> None:
+    # Alembic's env.py runs its own event loop, so this is called outside of one (or from
+    # a worker thread); see `prepare_database`.
+    alembic_commands(settings).upgrade(revision)
+
+
+def downgrade_database(settings: Settings, revision: str = "base") -> None:
+    alembic_commands(settings).downgrade(revision)
+
+
+def prepare_database(settings: Settings) -> None:
+    """Reset (when DB_RESET_ON_START is true) and upgrade to the migration head."""
+    if settings.db_reset_on_start:
+        log.warning("DB_RESET_ON_START=true: dropping every table and re-applying migrations")
+        asyncio.run(reset_database(settings))
+    upgrade_database(settings)

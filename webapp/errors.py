@@ -1,0 +1,35 @@
+"""Domain errors raised by the services; `webapp.web.errors` turns them into responses."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    """The thing does not exist (or is not where the caller expects it, e.g. in the trash)."""
+
+
+class Conflict(DomainError):
+    """The request is well formed but the current state refuses it."""
+
+
+class StaleVersion(Conflict):
+    """The caller edited an older version than the stored one."""
+
+    def __init__(self, detail: str, *, current_version: int) -> None:
+        super().__init__(detail)
+        self.current_version = current_version
+
+
+class InvalidInput(DomainError):
+    """One or more fields break a rule; `errors` maps field name to message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors

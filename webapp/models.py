@@ -1,0 +1,5 @@
+"""Every mapped model, imported in one place so that Alembic sees the whole schema."""
+
+from webapp.tasks.models import Task
+
+__all__ = ["Task"]

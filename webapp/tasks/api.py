@@ -1,0 +1,225 @@
+"""JSON API for tasks and the trash: parse, call one service method, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from webapp.errors import InvalidInput
+from webapp.tasks.schemas import (
+    BulkResult,
+    SortKey,
+    SortOrder,
+    Status,
+    TaskCounts,
+    TaskCreate,
+    TaskPage,
+    TaskQuery,
+    TaskRead,
+    TaskUpdate,
+)
+from webapp.tasks.service import TaskService
+
+CACHE_HEADER = ResponseHeader(
+    name="X-Cache",
+    description="HIT when served from the read cache, else MISS",
+    documentation_only=True,
+)
+ETAG_HEADER = ResponseHeader(
+    name="ETag",
+    description='The task\'s version, e.g. "3"; send it back as If-Match',
+    documentation_only=True,
+)
+
+
+def cache_status(service: TaskService) -> dict[str, str]:
+    return {"X-Cache": "HIT" if service.last_read_hit else "MISS"}
+
+
+def etag(task: TaskRead) -> str:
+    return f'"{task.version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version an If-Match header names (`"3"` or `W/"3"`), or None when absent."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidInput({"If-Match": 'must be an ETag of this API, e.g. "3"'})
+    return int(text)
+
+
+Tasks = NamedDependency[TaskService]
+TaskId = FromPath[UUID]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
+Offset = Annotated[int, QueryParameter(ge=0, description="How many matching tasks to skip")]
+Search = Annotated[
+    str, QueryParameter(max_length=200, description="Text searched in titles and notes")
+]
+StatusFilter = Annotated[Status, QueryParameter(description="all, active or completed")]
+Sort = Annotated[SortKey, QueryParameter(description="What to order by")]
+Order = Annotated[SortOrder, QueryParameter(description="asc or desc")]
+
+
+class TaskController(Controller):
+    path = "/api/tasks"
+    tags = ["tasks"]
+
+    @get(
+        "/",
+        summary="List tasks",
+        description="Live tasks (not in the trash), filtered, searched, sorted and paginated.",
+        response_headers=[CACHE_HEADER],
+    )
+    async def list_tasks(
+        self,
+        task_service: Tasks,
+        status: StatusFilter = Status.ALL,
+        q: Search = "",
+        sort: Sort = SortKey.CREATED,
+        order: Order = SortOrder.DESC,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Response[TaskPage]:
+        query = TaskQuery(status=status, q=q, sort=sort, order=order, limit=limit, offset=offset)
+        page = await task_service.list_tasks(query)
+        return Response(page, headers=cache_status(task_service))
+
+    @get(
+        "/counts",
+        summary="Count active, completed and trashed tasks",
+        response_headers=[CACHE_HEADER],
+    )
+    async def count_tasks(self, task_service: Tasks) -> Response[TaskCounts]:
+        counts = await task_service.counts()
+        return Response(counts, headers=cache_status(task_service))
+
+    @post(
+        "/",
+        summary="Create a task",
+        status_code=HTTP_201_CREATED,
+        response_headers=[
+            ResponseHeader(
+                name="Location", description="URL of the new task", documentation_only=True
+            ),
+            ETAG_HEADER,
+        ],
+    )
+    async def create_task(
+        self, task_service: Tasks, data: JSONBody[TaskCreate]
+    ) -> Response[TaskRead]:
+        task = await task_service.create(data)
+        return Response(
+            task,
+            status_code=HTTP_201_CREATED,
+            headers={"Location": f"/api/tasks/{task.id}", "ETag": etag(task)},
+        )
+
+    @get("/{task_id:uuid}", summary="Get a task", response_headers=[CACHE_HEADER, ETAG_HEADER])
+    async def get_task(self, task_service: Tasks, task_id: TaskId) -> Response[TaskRead]:
+        task = await task_service.get(task_id)
+        return Response(task, headers={**cache_status(task_service), "ETag": etag(task)})
+
+    @patch(
+        "/{task_id:uuid}",
+        summary="Change some fields of a task",
+        description=(
+            "Fields left out keep their value. Send the version you edited, as `version` in "
+            "the body or as an `If-Match` ETag: a stale one gets 409 (body) or 412 (header)."
+        ),
+        response_headers=[ETAG_HEADER],
+    )
+    async def update_task(
+        self,
+        task_service: Tasks,
+        task_id: TaskId,
+        data: JSONBody[TaskUpdate],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+    ) -> Response[TaskRead]:
+        task = await task_service.update(task_id, data, expected_version=parse_if_match(if_match))
+        return Response(task, headers={"ETag": etag(task)})
+
+    @delete(
+        "/{task_id:uuid}",
+        summary="Move a task to the trash",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def delete_task(self, task_service: Tasks, task_id: TaskId) -> None:
+        await task_service.delete(task_id)
+
+    @post("/{task_id:uuid}/complete", summary="Mark a task completed", status_code=HTTP_200_OK)
+    async def complete_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+        return await task_service.complete(task_id)
+
+    @post("/{task_id:uuid}/reopen", summary="Mark a task active again", status_code=HTTP_200_OK)
+    async def reopen_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+        return await task_service.reopen(task_id)
+
+    @post(
+        "/{task_id:uuid}/restore",
+        summary="Restore a task from the trash",
+        description="A task that is not in the trash is returned unchanged (200).",
+        status_code=HTTP_200_OK,
+    )
+    async def restore_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+        return await task_service.restore(task_id)
+
+    @post(
+        "/clear-completed",
+        summary="Move every completed task to the trash",
+        status_code=HTTP_200_OK,
+    )
+    async def clear_completed(self, task_service: Tasks) -> BulkResult:
+        return BulkResult(affected=await task_service.clear_completed())
+
+    @post("/complete-all", summary="Complete every active task", status_code=HTTP_200_OK)
+    async def complete_all(self, task_service: Tasks) -> BulkResult:
+        return BulkResult(affected=await task_service.complete_all())
+
+    @post("/reopen-all", summary="Reopen every completed task", status_code=HTTP_200_OK)
+    async def reopen_all(self, task_service: Tasks) -> BulkResult:
+        return BulkResult(affected=await task_service.reopen_all())
+
+
+class TrashController(Controller):
+    path = "/api/trash"
+    tags = ["trash"]
+
+    @get(
+        "/",
+        summary="List the trash",
+        description="Deleted tasks, most recently deleted first unless another sort is asked for.",
+        response_headers=[CACHE_HEADER],
+    )
+    async def list_trash(
+        self,
+        task_service: Tasks,
+        q: Search = "",
+        sort: Sort = SortKey.DELETED,
+        order: Order = SortOrder.DESC,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Response[TaskPage]:
+        query = TaskQuery(trash=True, q=q, sort=sort, order=order, limit=limit, offset=offset)
+        page = await task_service.list_tasks(query)
+        return Response(page, headers=cache_status(task_service))
+
+    @delete(
+        "/{task_id:uuid}",
+        summary="Delete a task for ever",
+        description="Only a task in the trash can be purged; a live task gets 409.",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def purge_task(self, task_service: Tasks, task_id: TaskId) -> None:
+        await task_service.purge(task_id)
+
+    @delete("/", summary="Empty the trash", status_code=HTTP_204_NO_CONTENT)
+    async def empty_trash(self, task_service: Tasks) -> None:
+        await task_service.empty_trash()

@@ -1,0 +1,64 @@
+"""The `task` table. Alembic migrations own its schema; this mapping must match them."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+
+from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Date, Index, Integer, SmallInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+TITLE_MAX_LENGTH = 200
+NOTES_MAX_LENGTH = 10_000
+
+
+class Priority(enum.IntEnum):
+    """Stored as a small integer so that sorting by priority is sorting by number."""
+
+    NONE = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> Priority:
+        return cls[label.upper()]
+
+
+class Task(UUIDv7AuditBase):
+    """A task. `completed_at` null = active; `deleted_at` not null = in the trash."""
+
+    __tablename__ = "task"
+    # Every list query filters on `deleted_at` (live vs trash) first, then orders by one
+    # of the offered sort keys; `id` ends each index so the tie-break is served too.
+    __table_args__ = (
+        Index("ix_task_live_created", "deleted_at", "created_at", "id"),
+        Index("ix_task_live_due", "deleted_at", "due_date", "id"),
+        Index("ix_task_live_priority", "deleted_at", "priority", "id"),
+        Index("ix_task_live_title", "deleted_at", "title", "id"),
+        Index("ix_task_trash", "deleted_at", "id"),
+        # Serves the counts (active/completed, trash) from the index alone.
+        Index("ix_task_state", "deleted_at", "completed_at"),
+    )
+
+    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[int] = mapped_column(SmallInteger, default=Priority.NONE)
+    due_date: Mapped[datetime.date | None] = mapped_column(Date, default=None)
+    completed_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None
+    )
+    deleted_at: Mapped[datetime.datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # SQLAlchemy adds `AND version = :old` to every ORM UPDATE and bumps it, so two
+    # writers that read the same version cannot both win.
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,58 @@
+"""Liveness (`/health`) and readiness (`/ready`) probes."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class Readiness(msgspec.Struct):
+    """`status` is "ready" or "down"; each dependency is "ok", "degraded", "down" or "off"."""
+
+    status: str
+    database: str
+    cache: str
+    broker: str
+
+
+class HealthController(Controller):
+    include_in_schema = True
+    tags = ["health"]
+
+    @get("/health", summary="The process is alive", cache=False)
+    async def health(self) -> Health:
+        return Health(status="ok")
+
+    @get(
+        "/ready",
+        summary="Database, cache and broker are reachable",
+        description="503 when the database or broker is down; a down cache is only 'degraded'.",
+        cache=False,
+    )
+    async def ready(self, state: State) -> Response[Readiness]:
+        engine: AsyncEngine = state.db_engine
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            database = "ok"
+        except Exception:
+            database = "down"
+        cache = "ok" if await state.read_cache.ping() else "degraded"
+        broker = (
+            await state.broker_status()
+            if callable(getattr(state, "broker_status", None))
+            else "off"
+        )
+        down = database == "down" or broker == "down"
+        body = Readiness(
+            status="down" if down else "ready", database=database, cache=cache, broker=broker
+        )
+        return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE if down else HTTP_200_OK)

@@ -35,13 +35,18 @@ install: $(INSTALLED)  ## create the virtualenv and install everything
 run-locally: $(INSTALLED)  ## serve on http://127.0.0.1:8000 (SQLite, in-process cache and worker)
 	$(PY) -m webapp serve
 
+.PHONY: run-worker
+run-worker: $(INSTALLED)  ## Dramatiq restore workers for BROKER_URL (WORKER_PROCESSES x WORKER_THREADS)
+	$(PY) -m webapp worker
+
 test: $(INSTALLED)  ## run the tests (services that are not running are skipped, unless REQUIRE_SERVICES=1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(INSTALLED)  ## black --check, ruff, mypy --strict
+lint: $(INSTALLED)  ## black --check, ruff, mypy --strict, hadolint
 	$(VENV)/bin/black --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 format: $(INSTALLED)  ## format and fix imports
 	$(VENV)/bin/ruff check --fix --select I .
@@ -64,3 +69,51 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (newest versions)
 
 test-matrix: $(INSTALLED)  ## the test suite on every CPython >= 3.11 found (nox)
 	$(VENV)/bin/nox --session tests
+
+# --- benchmark ------------------------------------------------------------------------
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: bench
+
+bench: $(INSTALLED)  ## throughput with wrk: cache hit, cache off, HTML page (about 4 min) -> docs/benchmarks.md
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(PY) bench/run.py
+
+.PHONY: bench-restore
+bench-restore: $(INSTALLED)  ## 100,000 tasks restored by a worker via RabbitMQ vs one raw UPDATE (MariaDB) -> docs/benchmarks.md
+	$(PY) bench/restore_bench.py
+
+# --- cluster (docker-compose.yml) ---------------------------------------------------
+# `docker compose` (the plugin of a Docker install) or Debian's `docker-compose`.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+CLUSTER_ENV ?= .env
+# Left empty in .env.template so that no secret is ever committed; generated on first use.
+CLUSTER_SECRETS := SECRET_KEY MYSQL_ROOT_PASSWORD MYSQL_PASSWORD RABBITMQ_DEFAULT_PASS
+
+.PHONY: cluster-env run-in-cluster cluster-down cluster-smoke
+
+# An older .env (say, from `make run-locally` days) gets the variables it lacks appended.
+# sed -i.bak, not -i: the same command works with BSD sed (macOS).
+cluster-env:  ## create .env from .env.template when missing, and fill its empty secrets
+	@[ -f "$(CLUSTER_ENV)" ] || { cp .env.template "$(CLUSTER_ENV)" && echo "created $(CLUSTER_ENV) from .env.template"; }
+	@[ -z "$$(tail -c1 "$(CLUSTER_ENV)")" ] || echo >> "$(CLUSTER_ENV)"
+	@grep -E '^[A-Z_]+=' .env.template | while IFS= read -r line; do \
+		grep -q "^$${line%%=*}=" "$(CLUSTER_ENV)" && continue; \
+		echo "$$line" >> "$(CLUSTER_ENV)"; echo "added $${line%%=*} to $(CLUSTER_ENV) from .env.template"; \
+	done
+	@for name in $(CLUSTER_SECRETS); do \
+		grep -qE "^$$name=.+" "$(CLUSTER_ENV)" && continue; \
+		value=$$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n'); \
+		sed -i.bak "s/^$$name=.*/$$name=$$value/" "$(CLUSTER_ENV)" && rm -f "$(CLUSTER_ENV).bak"; \
+		echo "generated a random $$name in $(CLUSTER_ENV)"; \
+	done
+
+run-in-cluster: cluster-env  ## MySQL, Redis, RabbitMQ, migrate, app and worker in Docker (port from .env)
+	$(COMPOSE) up --build
+
+cluster-down:  ## stop the cluster (its data stays in volumes; add `-v` by hand to drop it)
+	$(COMPOSE) down
+
+cluster-smoke: $(INSTALLED)  ## check Dockerfile and compose file, then run their commands natively
+	$(PY) -m pytest tests/cluster $(PYTEST_ARGS)

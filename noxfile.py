@@ -49,5 +49,13 @@ nox.options.error_on_missing_interpreters = True
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
+    """The whole suite on one interpreter, installed from the lock file like `make test`."""
     session.install("--constraint", "requirements.lock", "--editable", ".[dev]")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    # Each interpreter empties and rebuilds MariaDB databases of its own, so that a matrix
+    # run never collides with `make test` (or another matrix) running at the same time.
+    suffix = str(session.python).replace(".", "")
+    env = {
+        "TEST_MARIADB_DATABASE": f"tasks_test_py{suffix}",
+        "TEST_MARIADB_MIGRATIONS_DATABASE": f"tasks_migrations_test_py{suffix}",
+    }
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)

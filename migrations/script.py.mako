@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 ${imports if imports else ""}
+from webapp.db import Timestamp
 
-# Autogenerate renders advanced-alchemy's types as `sa.<Type>`.
+# Autogenerate renders advanced-alchemy's types (and webapp.db's) as `sa.<Type>`.
 sa.GUID = GUID  # type: ignore[attr-defined]
 sa.DateTimeUTC = DateTimeUTC  # type: ignore[attr-defined]
+sa.Timestamp = Timestamp  # type: ignore[attr-defined]
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

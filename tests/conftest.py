@@ -4,6 +4,7 @@ settings pointing at it, the app, a test client and a service."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,9 +27,11 @@ from webapp.db import create_engine, prepare_database
 from webapp.settings import Settings
 from webapp.tasks.service import TaskService
 
-MARIADB_TEST_DATABASE = "tasks_test"
+# Two suites running at once (two checkouts, or the nox matrix beside `make test`) must
+# not empty each other's tables: give each its own with TEST_MARIADB_DATABASE.
+MARIADB_TEST_DATABASE = os.environ.get("TEST_MARIADB_DATABASE", "tasks_test")
 # Tables emptied between MariaDB tests, children first.
-APP_TABLES = ("task",)
+APP_TABLES = ("restore_job_item", "restore_job", "task")
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

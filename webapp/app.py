@@ -5,39 +5,51 @@ Run with `granian --interface asgi --factory webapp.app:create_app` (see `webapp
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.types import Scope
 
-from webapp.cache import MemoryReadCache, ReadCache
+from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
+from webapp.queue import JobQueue
+from webapp.restore.api import RestoreJobController, provide_restore_job_service
+from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
+from webapp.tasks.pages import TaskPages
 from webapp.tasks.service import TaskService
 from webapp.web.errors import EXCEPTION_HANDLERS
 from webapp.web.health import HealthController
-from webapp.web.logging import AccessLogMiddleware, logging_plugin
+from webapp.web.logging import log_every_request, logging_plugin
+from webapp.web.security import (
+    CrossSiteApiGuard,
+    add_security_headers,
+    csrf_config,
+    session_middleware,
+)
+from webapp.web.templating import template_config
 
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = PROJECT_ROOT / "static"
 
 
-def build_read_cache(settings: Settings) -> ReadCache:
-    return MemoryReadCache(ttl_seconds=settings.cache_ttl_seconds)
-
-
-async def provide_task_service(
-    db_session: NamedDependency[AsyncSession], state: State
-) -> TaskService:
-    return TaskService(db_session, state.read_cache)
+async def provide_task_service(state: State, scope: Scope) -> TaskService:
+    # The service opens the request's session (the plugin's, closed after the response)
+    # only when it needs the database: a read served from the cache never does.
+    db_config: SQLAlchemyAsyncConfig = state.db_config
+    return TaskService(partial(db_config.provide_session, state, scope), state.read_cache)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -47,6 +59,9 @@ def openapi_config() -> OpenAPIConfig:
         js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
         css_url="/static/vendor/swagger-ui/swagger-ui.css",
         standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
+        # Litestar's default favicon is a CDN URL; an empty data: icon also spares the
+        # browser a request for /favicon.ico.
+        favicon="<link rel='icon' href='data:,'>",
     )
     return OpenAPIConfig(
         title="Tasks API",
@@ -65,32 +80,56 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     settings = settings or get_settings()
     engine = create_engine(settings)
     cache = read_cache or build_read_cache(settings)
+    db_config = sqlalchemy_config(settings, engine)
+    job_queue = JobQueue(settings, app_cache=cache)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db_engine = engine
         app.state.read_cache = cache
+        app.state.job_queue = job_queue
+        app.state.broker_status = job_queue.status
+        job_queue.bind_app_loop(asyncio.get_running_loop())
+        await job_queue.resume_unfinished(engine)
+        # What exists now (modules, routes, templates, SQLAlchemy's metadata) lives as long
+        # as the process. Frozen, the cycle collector stops walking it on every full
+        # collection, which otherwise stalls a busy worker for ~100 ms (the p99 of the
+        # benchmark); see docs/benchmarks.md.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
+            await job_queue.close()
             await cache.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             TaskController,
             TrashController,
+            RestoreJobController,
+            TaskPages,
+            RestorePages,
             HealthController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
-        dependencies={"task_service": Provide(provide_task_service)},
+        dependencies={
+            "task_service": Provide(provide_task_service),
+            "restore_job_service": Provide(provide_restore_job_service),
+        },
         plugins=[
-            SQLAlchemyPlugin(config=sqlalchemy_config(settings, engine)),
+            SQLAlchemyPlugin(config=db_config),
             logging_plugin(settings),
+            HTMXPlugin(),
         ],
-        middleware=[AccessLogMiddleware()],
+        middleware=[session_middleware(settings.effective_secret_key()), CrossSiteApiGuard()],
+        before_send=[add_security_headers],
+        csrf_config=csrf_config(settings.effective_secret_key()),
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "db_config": db_config}),
     )
+    return log_every_request(app)

@@ -1,18 +1,108 @@
 """The read cache: data (never rendered pages) keyed under a generation counter.
 
+The contract
+------------
 A read asks for a key and gets back the value (or None) together with the generation it
 was looked up under; a miss is then stored under that same generation. A write bumps the
 generation after its commit, so every entry written before it becomes unreachable at once,
-in every process sharing the store, without scanning keys. An entry loaded while a write
-was committing is stored under the old generation and so is never served.
+in every process sharing the store, without scanning keys. A read that looked up
+generation g before a write and loaded from the database around the write's commit stores
+its result under g, which the write's bump has made (or is about to make) unreachable: it
+is never served after the write has returned.
+
+Back ends: `RedisReadCache` (REDIS_URL set; shared by every app and worker process),
+`MemoryReadCache` (one process, the local default) and `NullReadCache` (caching off).
+`build_read_cache(settings)` chooses; the app and the Dramatiq worker both use it.
+
+Redis layout: `<prefix>gen` holds the generation (INCR on every write); an entry lives at
+`<prefix><generation>:<key>` with a TTL of CACHE_TTL_SECONDS. A hit is one round trip: a
+Lua script (EVALSHA) reads the generation and the entry together. Reads issued in the same
+turn of the event loop (concurrent requests) share that round trip, the script reading all
+their entries under one generation: under load this halves the client-side cost of a hit
+and needs a handful of connections instead of one per request. The script builds the
+entries' keys from the generation it has just read, so they are not declared in KEYS: fine
+on a single Redis or a replica set, not on Redis Cluster.
+
+Degradation, and why no stale entry outlives an outage
+------------------------------------------------------
+Any Redis error, or a call not answered within CACHE_SOCKET_TIMEOUT_MS (no retries; the
+deadline tolerates a reply that only waited for this busy event loop), opens the
+breaker: one warning is logged, and from then on this process does not talk to Redis on
+the request path at all. Reads are misses served from the database, stores are
+dropped, writes commit and succeed. A background task probes Redis every `retry_seconds`;
+its probe *is* the generation bump (INCR). Only when that INCR succeeds does the breaker
+close (an info line is logged) and caching resume, so:
+
+- This process never reads from Redis after an outage before it has bumped the
+  generation. Its own writes made during the outage (whose INCR failed or was skipped)
+  are therefore seen by its next read. A process bumps after *any* failure, not only a
+  failed INCR: it cannot know whether another process wrote while Redis was unreachable,
+  so it assumes one did. The cost is one cache flush per outage.
+- A timed-out command may still have run on the server: an INCR that did is a harmless
+  extra bump; a SET that did stored an entry under a generation the recovery bump
+  retires.
+- Lookups taken while the breaker was open carry the generation OFFLINE, which is never
+  stored, so a read that straddles the recovery cannot write an entry under the new
+  generation from data loaded before it.
+- Other processes: a process that had traffic during a full outage saw failures too and
+  bumps on its own recovery, before its first read. A process that had no traffic during
+  the outage (or that was not cut off: a partition between one process and Redis) does
+  not know. It may serve a pre-outage entry until some process that wrote during the
+  outage gets its INCR through, which that process retries in the background every
+  `retry_seconds` (1 s by default) from the moment Redis answers it again. That window
+  is the residual risk; it is bounded by `retry_seconds` after Redis is reachable from
+  the writer, and in the worst case (the writer dies before Redis comes back, its debt
+  lost) by CACHE_TTL_SECONDS, since every entry expires. Closing it completely would
+  take a database round trip on every hit, which would defeat the cache.
+- A Redis that restarts from an older snapshot may bring back an older generation with
+  the entries stored under it. Every process that saw the restart as failures bumps past
+  it on recovery; the same residual window as above applies to those that did not.
+
+The breaker is per process and per event loop: create one cache per process (the app
+does so in `create_app`, the worker once per worker process) and use it from one loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+if TYPE_CHECKING:
+    from webapp.settings import Settings
+
+T = TypeVar("T")
+
+# The generation of a lookup made without the store (Redis unreachable, caching off):
+# never a real generation, so whatever is loaded after it is not stored.
+OFFLINE = -1
+
+# One round trip for any number of reads: the generation and the entries under it, read
+# atomically. ARGV is the key prefix, then the keys; returns {generation, value or nil...}.
+_FETCH_SCRIPT = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+local reply = {generation}
+for i = 2, #ARGV do
+  reply[i] = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[i])
+end
+return reply
+"""
+
+# How many deadlines a call gets when this event loop, not Redis, made them pass.
+_LATE_WINDOWS = 4
+
+# Errors that mean "Redis is unreachable, slow or refusing": degrade, never fail the request.
+_UNAVAILABLE = (RedisError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +165,10 @@ class MemoryReadCache:
 
 
 class NullReadCache:
-    """No caching at all (used to measure the database path)."""
+    """No caching at all (CACHE_TTL_SECONDS=0 without Redis; measures the database path)."""
 
     async def fetch(self, key: str) -> Lookup:
-        return Lookup(None, 0)
+        return Lookup(None, OFFLINE)
 
     async def store(self, key: str, generation: int, value: bytes) -> None:
         return None
@@ -91,3 +181,236 @@ class NullReadCache:
 
     async def close(self) -> None:
         return None
+
+
+def _log() -> Any:
+    # Looked up on each (rare) use rather than once: the app configures structlog after
+    # this module is imported, and tests capture logs by reconfiguring it.
+    return structlog.get_logger(__name__)
+
+
+class RedisReadCache:
+    """The cache shared by every process of the cluster; degrades to no cache on errors.
+
+    With `ttl_seconds=0` it never reads or stores, but writes still bump the generation,
+    so processes that do cache (other settings, a worker) never serve what they wrote over.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        ttl_seconds: int,
+        prefix: str = "tasks:",
+        retry_seconds: float = 1.0,
+        timeout_seconds: float = 0.05,
+    ) -> None:
+        self._client = client
+        self._timeout = timeout_seconds
+        self._ttl = ttl_seconds
+        self._prefix = prefix
+        self._generation_key = f"{prefix}gen"
+        self._retry_seconds = retry_seconds
+        self._fetch_script = client.register_script(_FETCH_SCRIPT)
+        # Reads waiting for the next round trip, and the round trips in flight.
+        self._queued: dict[str, list[asyncio.Future[Lookup]]] = {}
+        self._round_trips: set[asyncio.Task[None]] = set()
+        # Set while Redis is considered down: the task that probes it and bumps the
+        # generation before caching resumes. None means the breaker is closed.
+        self._recovery: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        ttl_seconds: int,
+        prefix: str = "tasks:",
+        socket_timeout_ms: int = 50,
+        retry_seconds: float = 1.0,
+    ) -> RedisReadCache:
+        timeout = socket_timeout_ms / 1000
+        # The client's own timeouts are only a backstop: every call is bounded by
+        # `timeout` in `_within_deadline` (see there why).
+        backstop = max(1.0, 10 * timeout)
+        client = Redis.from_url(
+            url,
+            socket_timeout=backstop,
+            socket_connect_timeout=backstop,
+            # No retries: one timeout is the whole price of a dead Redis, then the
+            # breaker opens. The recovery task does the retrying, off the request path.
+            retry=Retry(NoBackoff(), 0),
+            # No CLIENT SETINFO on connect: one round trip less to open a connection.
+            driver_info=None,
+        )
+        return cls(
+            client,
+            ttl_seconds=ttl_seconds,
+            prefix=prefix,
+            retry_seconds=retry_seconds,
+            timeout_seconds=timeout,
+        )
+
+    @property
+    def available(self) -> bool:
+        """False while the breaker is open (Redis failed and has not been bumped since)."""
+        return self._recovery is None
+
+    async def fetch(self, key: str) -> Lookup:
+        if self._recovery is not None or self._ttl == 0:
+            return Lookup(None, OFFLINE)
+        # Reads made in the same turn of the event loop (concurrent requests) share one
+        # round trip: under load that cuts the client's cost of each by half or more (see
+        # docs/benchmarks.md), and a lone read is a round trip of one.
+        loop = asyncio.get_running_loop()
+        lookup: asyncio.Future[Lookup] = loop.create_future()
+        if not self._queued:
+            round_trip = loop.create_task(self._fetch_queued())
+            self._round_trips.add(round_trip)
+            round_trip.add_done_callback(self._round_trips.discard)
+        self._queued.setdefault(key, []).append(lookup)
+        return await lookup
+
+    async def _fetch_queued(self) -> None:
+        queued, self._queued = self._queued, {}
+        waiting = [lookup for lookups in queued.values() for lookup in lookups]
+        if self._recovery is not None:  # the breaker opened since these were queued
+            found = dict.fromkeys(queued, Lookup(None, OFFLINE))
+        else:
+            try:
+                # Each key once, however many requests asked for it (a hot page).
+                generation, *values = await self._within_deadline(
+                    self._fetch_script(keys=[self._generation_key], args=[self._prefix, *queued])
+                )
+                found = {
+                    key: Lookup(value, int(generation))
+                    for key, value in zip(queued, values, strict=True)
+                }
+            except _UNAVAILABLE as error:
+                self._open(error)
+                found = dict.fromkeys(queued, Lookup(None, OFFLINE))
+            except asyncio.CancelledError:
+                for lookup in waiting:
+                    lookup.cancel()
+                raise
+            except Exception as error:  # a bug, not an outage: the reads fail loudly
+                for lookup in waiting:
+                    if not lookup.done():
+                        lookup.set_exception(error)
+                return
+        for key, lookups in queued.items():
+            for lookup in lookups:
+                if not lookup.done():  # a request cancelled meanwhile no longer waits
+                    lookup.set_result(found[key])
+
+    async def store(self, key: str, generation: int, value: bytes) -> None:
+        if generation == OFFLINE or self._recovery is not None:
+            return
+        try:
+            await self._within_deadline(
+                self._client.set(f"{self._prefix}{generation}:{key}", value, ex=self._ttl)
+            )
+        except _UNAVAILABLE as error:
+            self._open(error)
+
+    async def invalidate(self) -> None:
+        if self._recovery is not None:
+            return  # the recovery task bumps the generation before caching resumes
+        try:
+            await self._within_deadline(self._client.incr(self._generation_key))
+        except _UNAVAILABLE as error:
+            self._open(error)
+
+    async def ping(self) -> bool:
+        if self._recovery is not None:
+            return False
+        try:
+            await self._within_deadline(self._client.ping())
+        except _UNAVAILABLE as error:
+            self._open(error)
+            return False
+        return True
+
+    async def close(self) -> None:
+        for round_trip in list(self._round_trips):
+            round_trip.cancel()
+        if self._recovery is not None:
+            self._recovery.cancel()
+            self._recovery = None
+            # A last try at the bump this process owes; if Redis is still down the debt
+            # is lost and CACHE_TTL_SECONDS bounds what other processes may serve.
+            try:
+                await self._within_deadline(self._client.incr(self._generation_key))
+            except _UNAVAILABLE:
+                _log().warning("redis cache closed while unreachable; generation not bumped")
+        await self._client.aclose()
+
+    async def _within_deadline(self, call: Awaitable[T]) -> T:
+        # The deadline is kept here rather than as the socket's timeout. A socket timeout
+        # fires when its timer comes due even if the reply reached the socket long before
+        # and only waited for this event loop, busy with other requests (32 pages being
+        # rendered take longer than 50 ms): under load it reported a healthy Redis as
+        # down, and sent every read to the database when it could least afford it. Here
+        # a reply that has arrived wins over the timer (asyncio.wait), and when the timer
+        # itself came due late (the loop, not Redis, was slow) Redis gets another window,
+        # a few times at most; then a couple more turns of the loop let a reply still in
+        # the socket be read.
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(call)
+        try:
+            for _ in range(_LATE_WINDOWS):
+                due = loop.time() + self._timeout
+                await asyncio.wait((task,), timeout=self._timeout)
+                if task.done() or loop.time() - due < self._timeout / 2:
+                    break
+            for _ in range(2):
+                if task.done():
+                    break
+                await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not task.done():
+            task.cancel()  # redis-py drops the connection of an interrupted command
+            raise RedisTimeoutError(f"no answer from Redis within {self._timeout * 1000:.0f} ms")
+        return task.result()
+
+    def _open(self, error: BaseException) -> None:
+        if self._recovery is not None:
+            return
+        _log().warning(
+            "redis cache unavailable; serving reads from the database until it is back",
+            error=f"{type(error).__name__}: {error}",
+            retry_seconds=self._retry_seconds,
+        )
+        self._recovery = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(self._retry_seconds)
+            try:
+                generation = await self._within_deadline(self._client.incr(self._generation_key))
+            except _UNAVAILABLE:
+                continue
+            break
+        self._recovery = None
+        _log().info(
+            "redis cache reachable again; generation bumped, caching resumed",
+            generation=generation,
+            outage_seconds=round(time.monotonic() - started, 1),
+        )
+
+
+def build_read_cache(settings: Settings) -> ReadCache:
+    """The cache this process should use: Redis when REDIS_URL is set, else in-process."""
+    if settings.redis_url:
+        return RedisReadCache.from_url(
+            settings.redis_url,
+            ttl_seconds=settings.cache_ttl_seconds,
+            prefix=settings.cache_key_prefix,
+            socket_timeout_ms=settings.cache_socket_timeout_ms,
+        )
+    if settings.cache_ttl_seconds == 0:
+        return NullReadCache()
+    return MemoryReadCache(ttl_seconds=settings.cache_ttl_seconds)

@@ -1,24 +1,37 @@
-"""Command line: `python -m webapp migrate|serve|check-config`.
+"""Command line: `python -m webapp migrate|serve|worker|requeue-jobs|check-config`.
 
 `serve` is what `make run-locally` and the cluster's app container run: bring the
 database to the migration head (or rebuild it when DB_RESET_ON_START=true), then hand the
 process over to the production server (Granian) with WEB_CONCURRENCY workers.
+
+`worker` is what `make run-worker` and the cluster's worker container run: it becomes the
+`dramatiq` CLI on `webapp.queue:configure_worker_broker` with WORKER_PROCESSES processes
+of WORKER_THREADS threads. `requeue-jobs` sends again the restore jobs whose message was
+lost (workers also do this for jobs untouched for a minute, each time they start).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime
 import os
-import shutil
 import sys
+from uuid import UUID
 
-from webapp.db import MIGRATIONS_DIR, alembic_commands, prepare_database
-from webapp.settings import load_settings
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from webapp.db import MIGRATIONS_DIR, alembic_commands, create_engine, prepare_database
+from webapp.settings import Settings, load_settings
 
 
 def granian_command(host: str, port: int, workers: int, log_level: str) -> list[str]:
+    # This interpreter, not a `granian` looked up on PATH: `.venv/bin/python -m webapp serve`
+    # (what `make run-locally` runs) has no activated virtualenv, so PATH may not hold it.
     return [
-        shutil.which("granian") or "granian",
+        sys.executable,
+        "-m",
+        "granian",
         "--interface",
         "asgi",
         "--factory",
@@ -35,6 +48,38 @@ def granian_command(host: str, port: int, workers: int, log_level: str) -> list[
     ]
 
 
+def dramatiq_command(processes: int, threads: int) -> list[str]:
+    """The Dramatiq CLI on the project's broker: each process builds it from the settings."""
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "webapp.queue:configure_worker_broker",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
+
+
+async def requeue_jobs(settings: Settings, older_than: float) -> list[UUID]:
+    """Send again the unfinished restore jobs not updated for `older_than` seconds."""
+    # Imported here: the other commands have no use for Dramatiq and the brokers' clients.
+    from webapp.cache import NullReadCache
+    from webapp.queue import JobQueue
+    from webapp.restore.service import RestoreJobService
+
+    queue = JobQueue(settings)
+    engine = create_engine(settings, pooled=False)
+    try:
+        async with AsyncSession(engine) as session:
+            service = RestoreJobService(session, NullReadCache(), queue)
+            return await service.requeue(older_than=datetime.timedelta(seconds=older_than))
+    finally:
+        await engine.dispose()
+        await queue.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webapp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +91,19 @@ def main(argv: list[str] | None = None) -> int:
     make_migration.add_argument("message")
     serve = commands.add_parser("serve", help="migrate, then serve with Granian")
     serve.add_argument("--no-migrate", action="store_true", help="skip the migration step")
+    commands.add_parser(
+        "worker", help="run Dramatiq restore workers (WORKER_PROCESSES x WORKER_THREADS)"
+    )
+    requeue = commands.add_parser(
+        "requeue-jobs", help="send again restore jobs whose message was lost"
+    )
+    requeue.add_argument(
+        "--older-than",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="only jobs unfinished and not updated for this long (default: 60)",
+    )
     args = parser.parse_args(argv)
 
     settings = load_settings()
@@ -58,6 +116,21 @@ def main(argv: list[str] | None = None) -> int:
         alembic_commands(settings).revision(
             message=args.message, autogenerate=True, rev_id=f"{number:04d}"
         )
+        return 0
+    if args.command in ("worker", "requeue-jobs") and not settings.broker_url:
+        print(
+            "BROKER_URL is empty: restore jobs run inside the app, which re-sends unfinished "
+            "ones when it starts. Set BROKER_URL (amqp:// or redis://) to use workers.",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "worker":
+        command = dramatiq_command(settings.worker_processes, settings.worker_threads)
+        sys.stdout.flush()
+        os.execv(command[0], command)  # noqa: S606  (become the worker: signals reach it)
+    if args.command == "requeue-jobs":
+        resent = asyncio.run(requeue_jobs(settings, args.older_than))
+        print(f"re-sent {len(resent)} restore job(s)" + "".join(f"\n  {i}" for i in resent))
         return 0
     if args.command == "migrate" or (args.command == "serve" and not args.no_migrate):
         prepare_database(settings)

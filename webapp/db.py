@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from advanced_alchemy.alembic.commands import AlembicCommands
 from advanced_alchemy.extensions.litestar import (
@@ -16,16 +17,48 @@ from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     SQLAlchemyAsyncConfig,
 )
+from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import MetaData, event, pool
-from sqlalchemy.engine import Connection
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeEngine
 
 from webapp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
+
+class _PrimaryKeyNameNote(logging.Filter):
+    """Drops MySQL's note that it ignores a primary key's name (every key is `PRIMARY`).
+
+    asyncmy logs each server note as a warning; migrations name their primary keys (for
+    SQLite), so every fresh MySQL schema would otherwise start with one per table.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "ignored for PRIMARY key" not in record.getMessage()
+
+
+logging.getLogger("asyncmy").addFilter(_PrimaryKeyNameNote())
+
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 VERSION_TABLE = "alembic_version"
+
+
+class Timestamp(DateTimeUTC):
+    """A UTC instant to the microsecond, on every database (models use it for every time).
+
+    MySQL's plain DATETIME keeps whole seconds: two tasks deleted in one second would tie
+    in the trash, and a write's response would show a time that later reads do not.
+    """
+
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name in {"mysql", "mariadb"}:
+            return dialect.type_descriptor(mysql.DATETIME(timezone=True, fsp=6))
+        return dialect.type_descriptor(self.impl_instance)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -73,6 +106,9 @@ def sqlalchemy_config(
             render_as_batch=True,
         ),
         create_all=False,
+        # advanced-alchemy would answer repository errors itself, in its own shape and as
+        # 409 even for a database that is down; webapp.web.errors answers every error.
+        set_default_exception_handler=False,
     )
 
 

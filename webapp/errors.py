@@ -20,11 +20,16 @@ class Conflict(DomainError):
 
 
 class StaleVersion(Conflict):
-    """The caller edited an older version than the stored one."""
+    """The caller edited an older version than the stored one.
 
-    def __init__(self, detail: str, *, current_version: int) -> None:
+    `precondition` is true when the stale version came as a precondition of the request
+    (an HTTP If-Match header) rather than as part of the change itself.
+    """
+
+    def __init__(self, detail: str, *, current_version: int, precondition: bool = False) -> None:
         super().__init__(detail)
         self.current_version = current_version
+        self.precondition = precondition
 
 
 class InvalidInput(DomainError):

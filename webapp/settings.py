@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 VAR_DIR = PROJECT_ROOT / "var"
@@ -65,10 +66,16 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     cache_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     cache_socket_timeout_ms: Annotated[int, Field(ge=1, le=5000)] = 50
+    cache_key_prefix: Annotated[str, Field(max_length=100)] = "tasks:"
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 2
     restore_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000
-    python_version: Literal["3.11", "3.12", "3.13", "3.14"] = "3.13"
+    # Dramatiq's queue names allow letters, digits, '.', '-' and '_', starting with a letter.
+    broker_queue_prefix: Annotated[
+        str, Field(max_length=100, pattern=r"^([a-zA-Z_][a-zA-Z0-9._-]*)?$")
+    ] = "tasks."
+    # Only the Docker build reads it (docker-compose.yml); the Dockerfile's default matches.
+    python_version: Literal["3.11", "3.12", "3.13", "3.14"] = "3.14"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -84,7 +91,14 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or mysql+asyncmy:// "
                 "(sqlite://, mysql:// and mariadb:// are accepted too)"
             )
-        return f"{_DATABASE_SCHEMES[scheme.lower()]}://{rest}"
+        url = f"{_DATABASE_SCHEMES[scheme.lower()]}://{rest}"
+        try:
+            make_url(url)
+        except Exception:  # the driver would fail later, with a traceback
+            raise ValueError(
+                "is not a valid URL (e.g. mysql+asyncmy://user:password@host:3306/tasks)"
+            ) from None
+        return url
 
     @field_validator("redis_url")
     @classmethod
@@ -125,17 +139,54 @@ _ACCEPTS = {
     "int_parsing": "must be a whole number",
     "int_type": "must be a whole number",
 }
+_RANGE_ERRORS = {"int_parsing", "int_type", "greater_than_equal", "less_than_equal"}
+
+
+def _range(field_name: str) -> str | None:
+    """`must be a whole number from 1 to 65535`, for a bounded whole-number setting."""
+    field = Settings.model_fields.get(field_name)
+    bounds = {
+        key: getattr(rule, key)
+        for rule in (field.metadata if field else [])
+        for key in ("ge", "le")
+        if getattr(rule, key, None) is not None
+    }
+    if "ge" in bounds and "le" in bounds:
+        return f"must be a whole number from {bounds['ge']} to {bounds['le']}"
+    return None
+
+
+def _shown(name: str, value: object) -> str:
+    """The value as given, with the password of a URL (or a secret) left out."""
+    if name == "SECRET_KEY":
+        return "(hidden)"
+    if isinstance(value, str) and name.endswith("_URL"):
+        try:
+            password = urlsplit(value).password
+        except ValueError:  # not even a URL: nothing to recognise a password in
+            return "an unreadable URL"
+        if password:
+            return repr(value.replace(f":{password}@", ":***@", 1))
+    return repr(value)
 
 
 def describe_errors(error: ValidationError) -> list[str]:
     """One line per bad variable: its name, what it accepts, and the value given."""
-    lines = []
+    lines: dict[str, str] = {}
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "SETTINGS"
-        message = _ACCEPTS.get(item["type"], str(item["msg"]).removeprefix("Value error, "))
+        field_name = str(item["loc"][0]) if item["loc"] else ""
+        name = field_name.upper() or "SETTINGS"
+        if name in lines:
+            continue  # one line per variable, the first reason is enough
+        message = (item["type"] in _RANGE_ERRORS and _range(field_name)) or _ACCEPTS.get(
+            item["type"], str(item["msg"]).removeprefix("Value error, ")
+        )
+        message = message.replace("Input should be ", "must be ", 1)
         message = message[:1].lower() + message[1:]
-        lines.append(f"configuration error: {name} {message}; got {item.get('input')!r}")
-    return lines
+        lines[name] = (
+            f"configuration error: {name} {message}; got {_shown(name, item.get('input'))}"
+        )
+    return list(lines.values())
 
 
 def load_settings() -> Settings:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -25,6 +26,7 @@ from webapp.tasks.schemas import (
     TaskUpdate,
 )
 from webapp.tasks.service import TaskService
+from webapp.web.errors import problem_responses
 
 CACHE_HEADER = ResponseHeader(
     name="X-Cache",
@@ -40,6 +42,12 @@ ETAG_HEADER = ResponseHeader(
 
 def cache_status(service: TaskService) -> dict[str, str]:
     return {"X-Cache": "HIT" if service.last_read_hit else "MISS"}
+
+
+def encoded_page(body: bytes, service: TaskService) -> Response[Any]:
+    # The page is JSON already (on a hit, the cache's bytes): sent as is, not re-encoded.
+    # The handlers still declare Response[TaskPage], which is what the schema documents.
+    return Response(body, media_type=MediaType.JSON, headers=cache_status(service))
 
 
 def etag(task: TaskRead) -> str:
@@ -77,6 +85,7 @@ class TaskController(Controller):
         summary="List tasks",
         description="Live tasks (not in the trash), filtered, searched, sorted and paginated.",
         response_headers=[CACHE_HEADER],
+        responses=problem_responses(400),
     )
     async def list_tasks(
         self,
@@ -89,8 +98,7 @@ class TaskController(Controller):
         offset: Offset = 0,
     ) -> Response[TaskPage]:
         query = TaskQuery(status=status, q=q, sort=sort, order=order, limit=limit, offset=offset)
-        page = await task_service.list_tasks(query)
-        return Response(page, headers=cache_status(task_service))
+        return encoded_page(await task_service.list_tasks_json(query), task_service)
 
     @get(
         "/counts",
@@ -111,6 +119,7 @@ class TaskController(Controller):
             ),
             ETAG_HEADER,
         ],
+        responses=problem_responses(400, 413),
     )
     async def create_task(
         self, task_service: Tasks, data: JSONBody[TaskCreate]
@@ -122,7 +131,12 @@ class TaskController(Controller):
             headers={"Location": f"/api/tasks/{task.id}", "ETag": etag(task)},
         )
 
-    @get("/{task_id:uuid}", summary="Get a task", response_headers=[CACHE_HEADER, ETAG_HEADER])
+    @get(
+        "/{task_id:uuid}",
+        summary="Get a task",
+        response_headers=[CACHE_HEADER, ETAG_HEADER],
+        responses=problem_responses(400, 404),
+    )
     async def get_task(self, task_service: Tasks, task_id: TaskId) -> Response[TaskRead]:
         task = await task_service.get(task_id)
         return Response(task, headers={**cache_status(task_service), "ETag": etag(task)})
@@ -135,6 +149,7 @@ class TaskController(Controller):
             "the body or as an `If-Match` ETag: a stale one gets 409 (body) or 412 (header)."
         ),
         response_headers=[ETAG_HEADER],
+        responses=problem_responses(400, 404, 409, 412, 413),
     )
     async def update_task(
         self,
@@ -150,15 +165,28 @@ class TaskController(Controller):
         "/{task_id:uuid}",
         summary="Move a task to the trash",
         status_code=HTTP_204_NO_CONTENT,
+        responses=problem_responses(400, 404),
     )
     async def delete_task(self, task_service: Tasks, task_id: TaskId) -> None:
         await task_service.delete(task_id)
 
-    @post("/{task_id:uuid}/complete", summary="Mark a task completed", status_code=HTTP_200_OK)
+    @post(
+        "/{task_id:uuid}/complete",
+        summary="Mark a task completed",
+        description="Completing a completed task changes nothing.",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 404),
+    )
     async def complete_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
         return await task_service.complete(task_id)
 
-    @post("/{task_id:uuid}/reopen", summary="Mark a task active again", status_code=HTTP_200_OK)
+    @post(
+        "/{task_id:uuid}/reopen",
+        summary="Mark a task active again",
+        description="Reopening an active task changes nothing.",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 404),
+    )
     async def reopen_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
         return await task_service.reopen(task_id)
 
@@ -167,6 +195,7 @@ class TaskController(Controller):
         summary="Restore a task from the trash",
         description="A task that is not in the trash is returned unchanged (200).",
         status_code=HTTP_200_OK,
+        responses=problem_responses(400, 404),
     )
     async def restore_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
         return await task_service.restore(task_id)
@@ -197,6 +226,7 @@ class TrashController(Controller):
         summary="List the trash",
         description="Deleted tasks, most recently deleted first unless another sort is asked for.",
         response_headers=[CACHE_HEADER],
+        responses=problem_responses(400),
     )
     async def list_trash(
         self,
@@ -208,14 +238,14 @@ class TrashController(Controller):
         offset: Offset = 0,
     ) -> Response[TaskPage]:
         query = TaskQuery(trash=True, q=q, sort=sort, order=order, limit=limit, offset=offset)
-        page = await task_service.list_tasks(query)
-        return Response(page, headers=cache_status(task_service))
+        return encoded_page(await task_service.list_tasks_json(query), task_service)
 
     @delete(
         "/{task_id:uuid}",
         summary="Delete a task for ever",
         description="Only a task in the trash can be purged; a live task gets 409.",
         status_code=HTTP_204_NO_CONTENT,
+        responses=problem_responses(400, 404, 409),
     )
     async def purge_task(self, task_service: Tasks, task_id: TaskId) -> None:
         await task_service.purge(task_id)

@@ -6,12 +6,17 @@ import datetime
 import enum
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import Date, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from webapp.db import Timestamp
+
 TITLE_MAX_LENGTH = 200
 NOTES_MAX_LENGTH = 10_000
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 class Priority(enum.IntEnum):
@@ -47,17 +52,30 @@ class Task(UUIDv7AuditBase):
         Index("ix_task_state", "deleted_at", "completed_at"),
     )
 
-    title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
+    # Titles sort as people read them, whatever the case: MySQL's default collation already
+    # ignores case; SQLite's needs NOCASE (on the column, so that the title index serves it).
+    title: Mapped[str] = mapped_column(
+        String(TITLE_MAX_LENGTH).with_variant(
+            String(TITLE_MAX_LENGTH, collation="NOCASE"), "sqlite"
+        )
+    )
     notes: Mapped[str] = mapped_column(Text, default="")
     priority: Mapped[int] = mapped_column(SmallInteger, default=Priority.NONE)
     due_date: Mapped[datetime.date | None] = mapped_column(Date, default=None)
     completed_at: Mapped[datetime.datetime | None] = mapped_column(
-        DateTimeUTC(timezone=True), default=None
+        Timestamp(timezone=True), default=None
     )
     deleted_at: Mapped[datetime.datetime | None] = mapped_column(
-        DateTimeUTC(timezone=True), default=None
+        Timestamp(timezone=True), default=None
     )
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The audit columns of the base class, to the microsecond on MySQL too (see Timestamp).
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        Timestamp(timezone=True), default=_now, sort_order=3002
+    )
+    updated_at: Mapped[datetime.datetime] = mapped_column(
+        Timestamp(timezone=True), default=_now, onupdate=_now, sort_order=3003
+    )
 
     # SQLAlchemy adds `AND version = :old` to every ORM UPDATE and bumps it, so two
     # writers that read the same version cannot both win.

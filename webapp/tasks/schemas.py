@@ -16,6 +16,33 @@ PriorityLabel = Literal["none", "low", "medium", "high"]
 TITLE_DOC = f"1 to {TITLE_MAX_LENGTH} characters after trimming surrounding white space."
 NOTES_DOC = f"At most {NOTES_MAX_LENGTH} characters."
 
+# Field types with the description and example the OpenAPI document shows for them.
+TaskId = Annotated[
+    UUID,
+    msgspec.Meta(
+        description="UUIDv7 (time-ordered)", examples=["01938c5e-8a4b-7c2d-9e0f-123456789abc"]
+    ),
+]
+Title = Annotated[str, msgspec.Meta(description=TITLE_DOC, examples=["Buy milk"])]
+Notes = Annotated[str, msgspec.Meta(description=NOTES_DOC, examples=["Semi-skimmed, 2 litres"])]
+PriorityChoice = Annotated[
+    PriorityLabel, msgspec.Meta(description="none, low, medium or high", examples=["high"])
+]
+DueDate = Annotated[
+    datetime.date, msgspec.Meta(description="ISO date, e.g. 2026-12-24", examples=["2026-12-24"])
+]
+Instant = Annotated[
+    datetime.datetime, msgspec.Meta(description="UTC, ISO 8601", examples=["2026-11-26T09:30:00Z"])
+]
+Version = Annotated[
+    int,
+    msgspec.Meta(
+        description="Bumped by every change; send it back (or as If-Match) when editing",
+        examples=[3],
+    ),
+]
+Count = Annotated[int, msgspec.Meta(examples=[12])]
+
 
 class Status(enum.StrEnum):
     ALL = "all"
@@ -39,16 +66,16 @@ class SortOrder(enum.StrEnum):
 class TaskRead(msgspec.Struct, kw_only=True):
     """A task as readers see it. `completed_at` null = active; `deleted_at` set = in trash."""
 
-    id: UUID
-    title: str
-    notes: str
-    priority: PriorityLabel
-    due_date: datetime.date | None
-    completed_at: datetime.datetime | None
-    deleted_at: datetime.datetime | None
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    version: int
+    id: TaskId
+    title: Title
+    notes: Notes
+    priority: PriorityChoice
+    due_date: DueDate | None
+    completed_at: Instant | None
+    deleted_at: Instant | None
+    created_at: Instant
+    updated_at: Instant
+    version: Version
 
     @property
     def completed(self) -> bool:
@@ -59,26 +86,24 @@ class TaskPage(msgspec.Struct, kw_only=True):
     """One page of a task list plus the number of tasks matching the filters."""
 
     items: list[TaskRead]
-    total: int
-    limit: int
-    offset: int
+    total: Annotated[int, msgspec.Meta(description="Tasks matching, on all pages", examples=[120])]
+    limit: Annotated[int, msgspec.Meta(examples=[50])]
+    offset: Annotated[int, msgspec.Meta(examples=[0])]
 
 
 class TaskCounts(msgspec.Struct, kw_only=True):
     """How many live tasks are active and completed, and how many are in the trash."""
 
-    active: int
-    completed: int
-    trash: int
+    active: Count
+    completed: Count
+    trash: Count
 
 
 class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    title: Annotated[str, msgspec.Meta(description=TITLE_DOC, examples=["Buy milk"])]
-    notes: Annotated[str, msgspec.Meta(description=NOTES_DOC, examples=["Semi-skimmed"])] = ""
-    priority: PriorityLabel = "none"
-    due_date: Annotated[
-        datetime.date | None, msgspec.Meta(description="ISO date, e.g. 2026-12-24")
-    ] = None
+    title: Title
+    notes: Notes = ""
+    priority: PriorityChoice = "none"
+    due_date: DueDate | None = None
 
 
 class TaskUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -88,12 +113,15 @@ class TaskUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     otherwise the update is refused so that nobody's edit is silently overwritten.
     """
 
-    title: Annotated[str, msgspec.Meta(description=TITLE_DOC)] | msgspec.UnsetType = msgspec.UNSET
-    notes: Annotated[str, msgspec.Meta(description=NOTES_DOC)] | msgspec.UnsetType = msgspec.UNSET
-    priority: PriorityLabel | msgspec.UnsetType = msgspec.UNSET
-    due_date: datetime.date | msgspec.UnsetType | None = msgspec.UNSET
-    completed: bool | msgspec.UnsetType = msgspec.UNSET
-    version: int | msgspec.UnsetType = msgspec.UNSET
+    title: Title | msgspec.UnsetType = msgspec.UNSET
+    notes: Notes | msgspec.UnsetType = msgspec.UNSET
+    priority: PriorityChoice | msgspec.UnsetType = msgspec.UNSET
+    due_date: DueDate | msgspec.UnsetType | None = msgspec.UNSET
+    completed: (
+        Annotated[bool, msgspec.Meta(description="true completes, false reopens", examples=[True])]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    version: Version | msgspec.UnsetType = msgspec.UNSET
 
 
 class TaskQuery(msgspec.Struct, kw_only=True, frozen=True):
@@ -117,4 +145,4 @@ class TaskQuery(msgspec.Struct, kw_only=True, frozen=True):
 class BulkResult(msgspec.Struct, kw_only=True):
     """How many tasks a bulk action changed."""
 
-    affected: int
+    affected: Annotated[int, msgspec.Meta(examples=[3])]

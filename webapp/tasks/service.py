@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from webapp.cache import ReadCache
+from webapp.cache import OFFLINE, Lookup, ReadCache
 from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from webapp.tasks.models import NOTES_MAX_LENGTH, TITLE_MAX_LENGTH, Priority, Task
 from webapp.tasks.schemas import (
@@ -53,6 +53,18 @@ _READ_COLUMNS = (
     Task.updated_at,
     Task.version,
 )
+
+
+# Cached reads are stored as msgspec JSON: the bytes the JSON API sends as they are.
+_ENCODER = msgspec.json.Encoder()
+_DECODERS: dict[object, msgspec.json.Decoder[Any]] = {}
+
+
+def _decode(data: bytes, type_: type[T]) -> T:
+    decoder = _DECODERS.get(type_)
+    if decoder is None:
+        decoder = _DECODERS[type_] = msgspec.json.Decoder(type_)
+    return decoder.decode(data)  # type: ignore[no-any-return]
 
 
 class TaskRepository(SQLAlchemyAsyncRepository[Task]):
@@ -118,23 +130,74 @@ def _escape_like(text: str) -> str:
 class TaskService:
     """Create, read, change and trash tasks. One instance per request (one session)."""
 
-    def __init__(self, session: AsyncSession, cache: ReadCache) -> None:
-        self.session = session
-        self.repository = TaskRepository(session=session)
+    def __init__(
+        self, session: AsyncSession | Callable[[], AsyncSession], cache: ReadCache
+    ) -> None:
+        # Given a callable, the session is opened on first use: a read served from the
+        # cache then never opens (nor closes) one, which is most of what a hit costs.
+        self._session: AsyncSession | None = None
+        self._open_session: Callable[[], AsyncSession] | None = None
+        if isinstance(session, AsyncSession):
+            self._session = session
+        else:
+            self._open_session = session
+        self._repository: TaskRepository | None = None
         self.cache = cache
         # Whether the last read was served from the cache; the API reports it as X-Cache.
         self.last_read_hit = False
 
+    @property
+    def session(self) -> AsyncSession:
+        """The request's database session, opened now if it was given as a factory."""
+        if self._session is None:
+            assert self._open_session is not None
+            self._session = self._open_session()
+        return self._session
+
+    @property
+    def repository(self) -> TaskRepository:
+        """advanced-alchemy's repository on the session, made on first use."""
+        if self._repository is None:
+            self._repository = TaskRepository(session=self.session)
+        return self._repository
+
     # ---------------------------------------------------------------- reads
 
-    async def _cached(self, key: str, type_: type[T], load: Callable[[], Awaitable[T]]) -> T:
+    async def _lookup(self, key: str) -> Lookup:
         lookup = await self.cache.fetch(key)
         self.last_read_hit = lookup.hit
+        if not lookup.hit:
+            await self._end_read_snapshot()
+        return lookup
+
+    async def _end_read_snapshot(self) -> None:
+        # MariaDB's REPEATABLE READ keeps a transaction on the snapshot of its first read.
+        # If this session read before the lookup just made (a page reads the list, then
+        # the counts), that snapshot may predate a write whose bump the lookup saw, and
+        # what is loaded now would be stored, stale, under the new generation. Ending the
+        # read-only transaction makes the load see everything committed before the lookup.
+        session = self._session
+        if session is None:
+            return
+        if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+            await session.commit()
+
+    async def _cached(self, key: str, type_: type[T], load: Callable[[], Awaitable[T]]) -> T:
+        lookup = await self._lookup(key)
         if lookup.value is not None:
-            return msgspec.json.decode(lookup.value, type=type_)
+            return _decode(lookup.value, type_)
         value = await load()
-        await self.cache.store(key, lookup.generation, msgspec.json.encode(value))
+        if lookup.generation != OFFLINE:
+            await self.cache.store(key, lookup.generation, _ENCODER.encode(value))
         return value
+
+    async def _cached_json(self, key: str, load: Callable[[], Awaitable[object]]) -> bytes:
+        lookup = await self._lookup(key)
+        if lookup.value is not None:
+            return lookup.value
+        encoded = _ENCODER.encode(await load())
+        await self.cache.store(key, lookup.generation, encoded)
+        return encoded
 
     async def get(self, task_id: UUID, *, where: Where = "live") -> TaskRead:
         """One task. `where` says where the caller expects it: live, in the trash, or any."""
@@ -159,6 +222,14 @@ class TaskService:
         validate_query(query)
         return await self._cached(query.cache_key(), TaskPage, lambda: self._load_page(query))
 
+    async def list_tasks_json(self, query: TaskQuery) -> bytes:
+        """The same page as `list_tasks`, as JSON: on a cache hit, the cached bytes as stored.
+
+        The JSON API's hot path: it skips decoding and re-encoding a page nobody reads.
+        """
+        validate_query(query)
+        return await self._cached_json(query.cache_key(), lambda: self._load_page(query))
+
     async def counts(self) -> TaskCounts:
         """Active, completed and trashed task counts (one index scan, cached)."""
 
@@ -176,6 +247,22 @@ class TaskService:
             return TaskCounts(active=row[0], completed=row[1], trash=row[2])
 
         return await self._cached("counts", TaskCounts, load)
+
+    @staticmethod
+    def matches(task: TaskRead, query: TaskQuery) -> bool:
+        """Whether `task` belongs in the list `query` describes (trash, status and search).
+
+        The pages ask this after a change, to know whether the task's row stays on screen
+        without reading the list again; it agrees with the WHERE clause of `list_tasks`.
+        """
+        if (task.deleted_at is not None) != query.trash:
+            return False
+        if query.status is Status.ACTIVE and task.completed_at is not None:
+            return False
+        if query.status is Status.COMPLETED and task.completed_at is None:
+            return False
+        search = query.q.strip().casefold()
+        return not search or search in task.title.casefold() or search in task.notes.casefold()
 
     def _filters(self, query: TaskQuery) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = [
@@ -272,11 +359,14 @@ class TaskService:
         return task
 
     async def _save(self, task: Task) -> TaskRead:
+        # Read before the commit: a rollback expires `task`, and reloading an attribute
+        # outside of an await is not possible with an async session.
+        task_id = task.id
         try:
             await self._commit()
         except StaleDataError:
             await self.session.rollback()
-            current = await self.session.get(Task, task.id, populate_existing=True)
+            current = await self.session.get(Task, task_id, populate_existing=True)
             raise StaleVersion(
                 "the task was changed by someone else; reload it and try again",
                 current_version=current.version if current else 0,
@@ -334,11 +424,12 @@ class TaskService:
             raise InvalidInput(errors)
 
         task = await self._load(task_id, "live")
-        for expected in (changes.version, expected_version):
+        for expected, precondition in ((changes.version, False), (expected_version, True)):
             if isinstance(expected, int) and expected != task.version:
                 raise StaleVersion(
                     f"version {expected} is stale; the task is at version {task.version}",
                     current_version=task.version,
+                    precondition=precondition,
                 )
         changed = False
 
@@ -441,3 +532,127 @@ class TaskService:
         return await self._bulk(
             Task.deleted_at.is_(None), Task.completed_at.is_not(None), completed_at=None
         )
+
+    # ------------------------------------------------------- bulk restore (restore jobs)
+
+    async def trash_size(self, *, deleted_before: datetime.datetime) -> int:
+        """How many tasks in the trash were deleted at or before `deleted_before` (uncached)."""
+        return await self._count(_trashed_by(deleted_before))
+
+    async def in_trash(self, ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `ids` are tasks in the trash now (uncached)."""
+        found: set[UUID] = set()
+        # Chunked so that no statement carries more bound values than a database accepts.
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            rows = await self.session.scalars(
+                select(Task.id).where(Task.id.in_(chunk), Task.deleted_at.is_not(None))
+            )
+            found.update(rows)
+        return found
+
+    async def trash_place(
+        self, *, deleted_before: datetime.datetime, after: TrashPlace | None, offset: int
+    ) -> TrashPlace | None:
+        """The place of the `offset`-th task (from 0) of the trash deleted at or before
+        `deleted_before`, counting after `after`; None when fewer tasks are left.
+
+        With `restore_batch(after=..., through=...)` it walks the trash in batches by
+        keyset on the (deleted_at, id) index: each batch seeks straight to where the last
+        one stopped, over whatever the database has not yet cleaned up behind it.
+        """
+        mysql = self._is_mysql()
+        row = (
+            await self.session.execute(
+                select(Task.deleted_at, Task.id)
+                .where(*_trashed_by(deleted_before), *_beyond(after, mysql=mysql))
+                .order_by(Task.deleted_at, Task.id)
+                .offset(offset)
+                .limit(1)
+                .with_hint(Task, _TRASH_INDEX_HINT, "mysql")
+            )
+        ).one_or_none()
+        return None if row is None else TrashPlace(row.deleted_at, row.id)
+
+    async def restore_batch(
+        self,
+        *,
+        deleted_before: datetime.datetime,
+        ids: Sequence[UUID] | None = None,
+        after: TrashPlace | None = None,
+        through: TrashPlace | None = None,
+    ) -> int:
+        """Restore, in one UPDATE, tasks in the trash deleted at or before `deleted_before`:
+        those among `ids`, or else those placed after `after` up to `through` (included)
+        in the trash's (deleted_at, id) order. Returns how many were restored.
+
+        Tasks deleted later, and tasks not in the trash, are left alone, so running a batch
+        twice restores nothing twice. It does not commit: a restore job commits the batch
+        together with its progress, then invalidates the cache itself.
+        """
+        mysql = self._is_mysql()
+        if through is None:
+            where = [*_trashed_by(deleted_before)]
+        else:
+            # `through` lies at or before `deleted_before`, so it bounds the batch alone;
+            # with no second upper bound, SQLite ranges on both ends of the index.
+            where = [Task.deleted_at.is_not(None), _up_to(through, mysql=mysql)]
+        where += _beyond(after, mysql=mysql)
+        if ids is not None:
+            where.append(Task.id.in_(ids))
+        statement = (
+            update(Task)
+            .where(*where)
+            .values(deleted_at=None, updated_at=_now(), version=Task.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if ids is None and (after or through):
+            statement = statement.with_hint(_TRASH_INDEX_HINT, dialect_name="mysql")
+        result = await self.session.execute(statement)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _is_mysql(self) -> bool:
+        return self.session.get_bind().dialect.name in {"mysql", "mariadb"}
+
+
+class TrashPlace(NamedTuple):
+    """Where a task stands in the trash's (deleted_at, id) order: a restore job's cursor."""
+
+    deleted_at: datetime.datetime
+    task_id: UUID
+
+
+# Many tasks can share one deleted_at (Clear completed trashes them together), so a batch
+# must be bounded on (deleted_at, id) in the index, not on deleted_at alone, or every batch
+# would scan all the tasks sharing a time. SQLite ranges on a row value; MySQL/MariaDB do
+# not (they scan), so for them the comparison is spelt out and the index named: their
+# planner may otherwise range on another index that starts with deleted_at only.
+_TRASH_INDEX_HINT = "FORCE INDEX (ix_task_trash)"
+
+
+def _beyond(place: TrashPlace | None, *, mysql: bool) -> list[ColumnElement[bool]]:
+    """Tasks placed after `place` in the trash's (deleted_at, id) order."""
+    if place is None:
+        return []
+    if not mysql:
+        return [tuple_(Task.deleted_at, Task.id) > (place.deleted_at, place.task_id)]
+    return [
+        or_(
+            Task.deleted_at > place.deleted_at,
+            and_(Task.deleted_at == place.deleted_at, Task.id > place.task_id),
+        )
+    ]
+
+
+def _up_to(place: TrashPlace, *, mysql: bool) -> ColumnElement[bool]:
+    """Tasks placed at or before `place` in the trash's (deleted_at, id) order."""
+    if not mysql:
+        return tuple_(Task.deleted_at, Task.id) <= (place.deleted_at, place.task_id)
+    return or_(
+        Task.deleted_at < place.deleted_at,
+        and_(Task.deleted_at == place.deleted_at, Task.id <= place.task_id),
+    )
+
+
+def _trashed_by(deleted_before: datetime.datetime) -> tuple[ColumnElement[bool], ...]:
+    return (Task.deleted_at.is_not(None), Task.deleted_at <= deleted_before)

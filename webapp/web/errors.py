@@ -15,19 +15,25 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
+from sqlalchemy.exc import OperationalError
 
 from webapp.errors import Conflict, DomainError, InvalidInput, NotFound, StaleVersion
 
 log = structlog.get_logger(__name__)
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<field>[^`]+)`")
+_MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -47,6 +53,57 @@ class Problem(msgspec.Struct, omit_defaults=True):
     current_version: int | None = None
 
 
+_STALE = "version 1 is stale; the task is at version 2"
+_DOCUMENTED: dict[int, tuple[str, Problem]] = {
+    HTTP_400_BAD_REQUEST: (
+        "Invalid input: `errors` names each bad field (or query parameter).",
+        Problem(
+            status=400,
+            title="Invalid input",
+            detail="title: must not be empty",
+            errors=[FieldError(field="title", message="must not be empty")],
+        ),
+    ),
+    HTTP_404_NOT_FOUND: (
+        "No such task here: an unknown or malformed id, a purged task, or a task in the "
+        "trash on a route for live tasks.",
+        Problem(
+            status=404,
+            title="Not Found",
+            detail="task 01938c5e-8a4b-7c2d-9e0f-123456789abc is in the trash",
+        ),
+    ),
+    HTTP_409_CONFLICT: (
+        "The task's state refuses the request: a stale `version` in the body, or a purge "
+        "of a task that is not in the trash.",
+        Problem(status=409, title="Conflict", detail=_STALE, current_version=2),
+    ),
+    HTTP_412_PRECONDITION_FAILED: (
+        "The `If-Match` version is stale: reload the task and try again.",
+        Problem(status=412, title="Precondition Failed", detail=_STALE, current_version=2),
+    ),
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE: (
+        "The body is over 1 MiB.",
+        Problem(status=413, title=HTTPStatus(413).phrase, detail="Request Entity Too Large"),
+    ),
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the errors a route answers, each in the one problem shape."""
+    responses = {}
+    for status in statuses:
+        description, example = _DOCUMENTED[status]
+        responses[status] = ResponseSpec(
+            data_container=Problem,
+            description=description,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+            examples=[Example(summary=example.title, value=msgspec.to_builtins(example))],
+        )
+    return responses
+
+
 def _field_errors(extra: Any) -> list[FieldError]:
     """Litestar's validation details, as field name + message."""
     errors = []
@@ -54,10 +111,28 @@ def _field_errors(extra: Any) -> list[FieldError]:
         if isinstance(item, dict):
             message = str(item.get("message", "is invalid"))
             field = str(item.get("key") or item.get("source") or "body")
+            # msgspec reports these on the enclosing object; the client wants the field.
             if unknown := _UNKNOWN_FIELD.search(message):
                 field, message = unknown["field"], "is not a known field"
+            elif missing := _MISSING_FIELD.search(message):
+                field, message = missing["field"], "is required"
+            elif field == "data" and item.get("source") == "body":
+                field = "body"  # the body as a whole (e.g. an array instead of an object)
             errors.append(FieldError(field=field, message=message))
     return errors
+
+
+def _database_unavailable(exc: BaseException) -> OperationalError | None:
+    """The error of a database that does not answer (refused, gone, overloaded), if so.
+
+    The repository wraps driver errors in its own; the cause chain keeps the original.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OperationalError):
+            return cause
+        cause = cause.__cause__
+    return None
 
 
 def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
@@ -71,9 +146,7 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, StaleVersion):
         # A version sent as If-Match is a precondition (412); one sent in the body is a
         # conflict with the stored state (409).
-        status = (
-            HTTP_412_PRECONDITION_FAILED if "if-match" in request.headers else HTTP_409_CONFLICT
-        )
+        status = HTTP_412_PRECONDITION_FAILED if exc.precondition else HTTP_409_CONFLICT
         return Problem(
             status=status,
             title=HTTPStatus(status).phrase,
@@ -91,6 +164,18 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, HTTPException):
         title = HTTPStatus(exc.status_code).phrase
         return Problem(status=exc.status_code, title=title, detail=exc.detail or title)
+    if unavailable := _database_unavailable(exc):
+        log.error(
+            "database unavailable",
+            method=request.method,
+            path=request.url.path,
+            error=str(unavailable.orig),
+        )
+        return Problem(
+            status=HTTP_503_SERVICE_UNAVAILABLE,
+            title="Service Unavailable",
+            detail="the database is not answering; try again shortly",
+        )
     log.error("unhandled error", method=request.method, path=request.url.path, exc_info=exc)
     return Problem(
         status=HTTP_500_INTERNAL_SERVER_ERROR,
@@ -102,7 +187,7 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     problem = problem_for(request, exc)
     headers = getattr(exc, "headers", None) or {}
-    if request.url.path.startswith("/api") or request.url.path.startswith("/docs"):
+    if request.url.path.split("/")[1] in {"api", "docs"}:
         return Response(
             problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
         )

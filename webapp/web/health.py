@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+# A probe must answer within the orchestrator's own timeout: a database that accepts the
+# connection but never answers counts as down after this long, not after the driver's 10 s.
+READY_TIMEOUT_SECONDS = 2.0
 
 
 class Health(msgspec.Struct):
@@ -40,7 +46,7 @@ class HealthController(Controller):
     async def ready(self, state: State) -> Response[Readiness]:
         engine: AsyncEngine = state.db_engine
         try:
-            async with engine.connect() as connection:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS), engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
             database = "ok"
         except Exception:

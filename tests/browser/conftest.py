@@ -1,0 +1,171 @@
+"""The real app under Granian, on its own SQLite file, and Debian's Chromium driven by
+Playwright. Never `playwright install`: the browser is the system's /usr/bin/chromium."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from tests.services import CHROMIUM, need
+
+# Ports this suite may use for its servers (other suites on the machine use others).
+PORTS = range(8101, 8110)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+STARTUP_SECONDS = 30
+
+
+_used_ports: list[int] = []
+
+
+def free_port() -> int:
+    # Ports not used yet this session first: a stopped server's port may still be held a
+    # moment by its exiting worker process.
+    for port in sorted(PORTS, key=_used_ports.count):
+        with socket.socket() as probe:
+            # As the server will: a port whose last connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _used_ports.append(port)
+            return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+
+
+# Loaded here, in the parent: after fork, the child only makes the one call.
+_prctl = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent() -> None:
+    """In the server's process: get SIGTERM when the test process dies, even if it is
+    killed before its fixtures can stop the server. The setting survives the exec into
+    Granian."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Server:
+    def __init__(self, base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.base_url = base_url
+        self.process = process
+        self.log = log
+
+    def url(self, path: str = "/") -> str:
+        return self.base_url + path
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """`python -m webapp migrate`, then `serve` (Granian) on a free port, then stop it."""
+    need("chromium")
+    port = free_port()
+    env = {
+        **os.environ,
+        # As in an activated virtualenv: `serve` finds the granian executable on PATH.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tasks.sqlite3'}",
+        "SECRET_KEY": "browser-test-secret-" + "x" * 32,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "REDIS_URL": "",
+        "BROKER_URL": "",
+        "LOG_LEVEL": os.environ.get("BROWSER_SERVER_LOG_LEVEL", "WARNING"),
+        "DB_RESET_ON_START": "false",
+    }
+    # The temporary directory as working directory: no developer .env is read.
+    subprocess.run([sys.executable, "-m", "webapp", "migrate"], cwd=tmp_path, env=env, check=True)
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "webapp", "serve", "--no-migrate"],
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=stop_with_parent,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited at start:\n{log.read_text()}")
+            try:
+                if httpx.get(base_url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer within {STARTUP_SECONDS}s")
+            time.sleep(0.1)
+        yield Server(base_url, process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        wait_until_closed(port)
+
+
+def wait_until_closed(port: int, seconds: float = 10) -> None:
+    """Granian's worker processes outlive its main one briefly; wait for the port to close."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
+# Module scope, not session: Playwright's sync API keeps an event loop running in this
+# thread while it is started, and the async tests that run after these need it stopped.
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    need("chromium")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = CHROMIUM if os.access(CHROMIUM, os.X_OK) else "chromium"
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+def new_context(browser: Browser, *, javascript: bool, **options: object) -> BrowserContext:
+    context = browser.new_context(java_script_enabled=javascript, **options)  # type: ignore[arg-type]
+    context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture
+def page_with_js(browser: Browser) -> Iterator[Page]:
+    context = new_context(browser, javascript=True)
+    yield context.new_page()
+    context.close()

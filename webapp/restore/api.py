@@ -1,0 +1,69 @@
+"""JSON API for restore jobs: start one, then poll it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader, State
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.types import Scope
+
+from webapp.restore.models import RESTORE_MAX_IDS
+from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
+from webapp.restore.service import RestoreJobService
+
+
+async def provide_restore_job_service(state: State, scope: Scope) -> RestoreJobService:
+    db_config: SQLAlchemyAsyncConfig = state.db_config
+    return RestoreJobService(
+        db_config.provide_session(state, scope), state.read_cache, state.job_queue
+    )
+
+
+RestoreJobs = NamedDependency[RestoreJobService]
+
+
+def job_url(job_id: UUID) -> str:
+    return f"/api/restore-jobs/{job_id}"
+
+
+class RestoreJobController(Controller):
+    path = "/api/restore-jobs"
+    tags = ["restore jobs"]
+
+    @post(
+        "/",
+        summary="Start restoring many tasks from the trash",
+        description=(
+            f'`{{"ids": [...]}}` restores those tasks (1 to {RESTORE_MAX_IDS}; ids that are '
+            'unknown or not in the trash are counted as `skipped`); `{"all": true}` restores '
+            "every task deleted before the job was created. The job runs on a worker: poll "
+            "the `Location` until `status` is `done` or `failed`."
+        ),
+        status_code=HTTP_202_ACCEPTED,
+        response_headers=[
+            ResponseHeader(
+                name="Location", description="URL of the job to poll", documentation_only=True
+            )
+        ],
+    )
+    async def create_job(
+        self, restore_job_service: RestoreJobs, data: JSONBody[RestoreJobCreate]
+    ) -> Response[RestoreJobRead]:
+        job = await restore_job_service.create(data)
+        return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": job_url(job.id)})
+
+    @get(
+        "/{job_id:uuid}",
+        summary="A restore job's status and progress",
+        description="`percent` counts restored and skipped tasks against `total`.",
+        cache=False,
+    )
+    async def get_job(
+        self, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+    ) -> RestoreJobRead:
+        return await restore_job_service.get(job_id)

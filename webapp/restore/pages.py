@@ -1,0 +1,116 @@
+"""HTML for restore jobs: the form that starts one, the job page, and its progress partial.
+
+Without JavaScript, "Restore selected" / "Restore all" on /trash post a form here, the
+answer is a 303 to the job page, and that page reloads itself every second until the job
+ends. With htmx the same post answers with the progress partial, which polls itself
+every 500 ms while the job runs; its last answer carries no polling attribute (so
+polling stops) and an `HX-Trigger: restore-finished` header, the event the trash list and
+the counter listen for to refresh themselves.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, Response, get, post
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import FromPath
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from webapp.errors import DomainError, InvalidInput
+from webapp.restore.api import RestoreJobs
+from webapp.restore.models import RESTORE_MAX_IDS
+from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
+from webapp.tasks.pages import is_partial, page_error
+from webapp.web.templating import html, render
+
+# The event a finished job's last progress answer triggers (HX-Trigger).
+FINISHED_EVENT = "restore-finished"
+POLL_EVERY = "500ms"
+HEADINGS = {
+    "queued": "Waiting for a worker…",
+    "running": "Restoring tasks…",
+    "done": "Restore finished",
+    "failed": "Restore failed",
+}
+# What the form door says when the service refuses a request (the JSON door names fields).
+FORM_MESSAGES = {
+    "ids": (f"Select between 1 and {RESTORE_MAX_IDS} tasks to restore, or use “Restore all”."),
+    "all": "Choose either the selected tasks or “Restore all”.",
+}
+
+
+def job_page_url(job_id: UUID) -> str:
+    return f"/restore-jobs/{job_id}"
+
+
+def progress_context(job: RestoreJobRead) -> dict[str, object]:
+    return {
+        "job": job,
+        "heading": HEADINGS[job.status],
+        "poll_every": POLL_EVERY,
+        "progress_url": f"{job_page_url(job.id)}/progress",
+    }
+
+
+def progress(request: HTMXRequest, job: RestoreJobRead) -> Response[str]:
+    """The partial; once the job has ended, with the event that refreshes the trash."""
+    headers = {"HX-Trigger": FINISHED_EVENT} if job.finished else None
+    return html(render(request, "restore/_progress.html", **progress_context(job)), headers=headers)
+
+
+def requested(ids: list[str], everything: bool) -> RestoreJobCreate:
+    """The form's fields as a request: the "Restore all" button wins over checked boxes."""
+    if everything:
+        return RestoreJobCreate(all=True)
+    try:
+        return RestoreJobCreate(ids=[UUID(value) for value in ids])
+    except ValueError:
+        raise InvalidInput({"ids": "is not a list of task ids"}) from None
+
+
+class RestorePages(Controller):
+    """Start a restore from a form; watch it on its page or in its progress partial."""
+
+    include_in_schema = False
+    response_headers = [ResponseHeader(name="Vary", value="HX-Request")]
+    exception_handlers = {
+        HTTPException: page_error,
+        DomainError: page_error,
+        Exception: page_error,
+    }
+
+    @post("/restore-jobs", name="restore:start", status_code=200)
+    async def start(
+        self, request: HTMXRequest, restore_job_service: RestoreJobs
+    ) -> Response[str] | Redirect:
+        form = await request.form()
+        everything = form.get("all", "") in {"true", "1", "on", "yes"}
+        try:
+            job = await restore_job_service.create(requested(form.getall("ids", []), everything))
+        except InvalidInput as error:
+            field = next(iter(error.errors), "ids")
+            raise ValidationException(FORM_MESSAGES.get(field, error.detail)) from None
+        if is_partial(request):
+            return progress(request, job)
+        return Redirect(path=job_page_url(job.id), status_code=HTTP_303_SEE_OTHER)
+
+    @get("/restore-jobs/{job_id:uuid}", name="restore:job")
+    async def job_page(
+        self, request: HTMXRequest, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+    ) -> Response[str]:
+        job = await restore_job_service.get(job_id)
+        return html(
+            render(request, "restore/job.html", section="trash", toasts=[], **progress_context(job))
+        )
+
+    @get("/restore-jobs/{job_id:uuid}/progress", name="restore:progress")
+    async def job_progress(
+        self, request: HTMXRequest, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+    ) -> Response[str] | Redirect:
+        if not is_partial(request):
+            return Redirect(path=job_page_url(job_id), status_code=HTTP_303_SEE_OTHER)
+        return progress(request, await restore_job_service.get(job_id))

@@ -1,0 +1,61 @@
+"""Shapes of restore-job data crossing the service boundary (and the JSON API)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+
+from webapp.restore.models import RESTORE_MAX_IDS
+
+StatusLabel = Literal["queued", "running", "done", "failed"]
+ScopeLabel = Literal["selected", "all"]
+
+
+class RestoreJobCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Either `ids` (the tasks to restore) or `all: true` (everything in the trash)."""
+
+    ids: (
+        Annotated[
+            list[UUID],
+            msgspec.Meta(
+                description=(
+                    f"1 to {RESTORE_MAX_IDS} task ids; duplicates count once. Ids of unknown "
+                    "tasks or of tasks not in the trash are counted as skipped."
+                )
+            ),
+        ]
+        | None
+    ) = None
+    all: Annotated[
+        bool,
+        msgspec.Meta(
+            description="Restore every task in the trash deleted before the job was created."
+        ),
+    ] = False
+
+
+class RestoreJobRead(msgspec.Struct, kw_only=True):
+    """A restore job and how far it has got. `restored + skipped` reaches `total` when done."""
+
+    id: UUID
+    status: StatusLabel
+    scope: ScopeLabel
+    total: int
+    restored: int
+    skipped: int
+    percent: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    error: str | None
+    created_at: datetime.datetime
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    updated_at: datetime.datetime
+    duration_seconds: Annotated[
+        float | None, msgspec.Meta(description="From start to finish, once finished")
+    ]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")

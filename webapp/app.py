@@ -102,6 +102,10 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             gc.unfreeze()
             await job_queue.close()
             await cache.close()
+            # This factory made the engine, so it closes it. advanced-alchemy's plugin only
+            # does so for the first app of a process (its state keys get a suffix after
+            # that), and every later app (each test's) would keep its connections open.
+            await engine.dispose()
 
     app = Litestar(
         route_handlers=[

@@ -4,13 +4,17 @@ Playwright. Never `playwright install`: the browser is the system's /usr/bin/chr
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -34,21 +38,38 @@ STARTUP_SECONDS = 30
 
 
 _used_ports: list[int] = []
+LOCK_DIR = Path(tempfile.gettempdir())
 
 
-def free_port() -> int:
+@contextmanager
+def reserved_port() -> Iterator[int]:
+    """A port of PORTS held for one server, against every process on this machine.
+
+    Granian binds with SO_REUSEPORT, so two servers started at once on one port would
+    share it and the kernel would spread connections between them: another test run's
+    browser would then talk to this run's server. A lock file per port, held while the
+    server lives, keeps concurrent runs (`make test` beside the nox matrix, or two
+    checkouts) on different ports; the bind probe skips ports anything else is using.
+    """
     # Ports not used yet this session first: a stopped server's port may still be held a
     # moment by its exiting worker process.
     for port in sorted(PORTS, key=_used_ports.count):
-        with socket.socket() as probe:
-            # As the server will: a port whose last connections linger in TIME_WAIT is free.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with (LOCK_DIR / f"tasks-browser-tests-{port}.lock").open("w") as lock:
             try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
                 continue
+            with socket.socket() as probe:
+                # As the server will: a port whose last connections linger in TIME_WAIT
+                # is free.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
             _used_ports.append(port)
-            return port
+            yield port  # the lock is released when the server is gone
+            return
     raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
@@ -79,13 +100,18 @@ class Server:
 def server(tmp_path: Path) -> Iterator[Server]:
     """`python -m webapp migrate`, then `serve` (Granian) on a free port, then stop it."""
     need("chromium")
-    port = free_port()
+    with reserved_port() as port:
+        yield from run_server(tmp_path, port)
+
+
+def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
     env = {
         **os.environ,
         # As in an activated virtualenv: `serve` finds the granian executable on PATH.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tasks.sqlite3'}",
-        "SECRET_KEY": "browser-test-secret-" + "x" * 32,
+        # A key of its own: a form from any other server is refused, never applied here.
+        "SECRET_KEY": secrets.token_urlsafe(32),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "REDIS_URL": "",

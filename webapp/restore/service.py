@@ -187,19 +187,19 @@ class RestoreJobService:
         if JobStatus(job.status).finished:
             await self.session.rollback()
             return True
-        now = _now()
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING.value
-            job.started_at = now
+            job.started_at = _now()
         if job.scope == JobScope.ALL:
             restored, skipped, last = await self._restore_from_trash(job, batch_size)
         else:
             restored, skipped, last = await self._restore_selected(job, batch_size)
         job.restored += restored
         job.skipped += skipped
+        job.updated_at = _now()
         if last:
             job.status = JobStatus.DONE.value
-            job.finished_at = now
+            job.finished_at = job.updated_at
             if job.scope == JobScope.ALL:
                 # What was in the trash at creation and is no longer (restored or purged
                 # by someone else meanwhile) was skipped.
@@ -207,7 +207,6 @@ class RestoreJobService:
             # The cutoff compares clocks of different processes: a task deleted by an app
             # server whose clock runs behind may be restored though it was not counted.
             job.total = max(job.total, job.restored + job.skipped)
-        job.updated_at = now
         await self.session.commit()
         if restored:
             await self.cache.invalidate()

@@ -606,7 +606,7 @@ class TaskService:
             .values(deleted_at=None, updated_at=_now(), version=Task.version + 1)
             .execution_options(synchronize_session=False)
         )
-        if ids is None and (after or through):
+        if ids is None and (after is not None or through is not None):
             statement = statement.with_hint(_TRASH_INDEX_HINT, dialect_name="mysql")
         result = await self.session.execute(statement)
         return int(result.rowcount)  # type: ignore[attr-defined]

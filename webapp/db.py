@@ -126,13 +126,22 @@ def _drop_everything(connection: Connection) -> None:
 
 
 async def reset_database(settings: Settings) -> None:
-    """Drop every table in the configured database."""
+    """Drop every table in the configured database, and forget what the cache holds of it."""
     engine = create_engine(settings, pooled=False)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_drop_everything)
     finally:
         await engine.dispose()
+    # A shared Redis outlives the reset; entries read from the old tables must not be
+    # served from the new ones. (Imported here: the cache module is not needed otherwise.)
+    from webapp.cache import build_read_cache
+
+    cache = build_read_cache(settings)
+    try:
+        await cache.invalidate()
+    finally:
+        await cache.close()
 
 
 def upgrade_database(settings: Settings, revision: str = "head") -> None:

@@ -179,7 +179,8 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = CHROMIUM if os.access(CHROMIUM, os.X_OK) else "chromium"
-    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    extra = [f"--log-net-log={os.environ['DEBUG_NETLOG']}-{os.getpid()}.json"] if os.environ.get("DEBUG_NETLOG") else []
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + extra)
     yield browser
     browser.close()
 

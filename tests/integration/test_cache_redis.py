@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from tests.services import REDIS_URL, need, services_required
 from webapp.app import create_app
 from webapp.cache import NullReadCache, ReadCache, RedisReadCache
+from webapp.db import prepare_database
 from webapp.errors import NotFound
 from webapp.settings import PROJECT_ROOT, Settings
 from webapp.tasks.schemas import Status, TaskCreate, TaskQuery, TaskRead, TaskUpdate
@@ -637,3 +638,30 @@ async def test_ttl_zero_caches_nothing_but_writes_still_invalidate(
         assert (await cached.get(task.id)).title == "New"
     finally:
         await uncached.close()
+
+
+def test_database_reset_makes_every_cached_read_unreachable(prefix: str, tmp_path: Path) -> None:
+    """DB_RESET_ON_START drops the tables; what Redis holds of them must go too."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'reset.sqlite3'}",
+        redis_url=REDIS_URL,
+        cache_key_prefix=prefix,
+        db_reset_on_start=True,
+    )
+
+    async def cached_generation() -> tuple[bool, int]:
+        cache = redis_cache(REDIS_URL, prefix)
+        try:
+            lookup = await cache.fetch("list:stale")
+            if not lookup.hit:
+                await cache.store("list:stale", lookup.generation, b"from the old tables")
+            return lookup.hit, lookup.generation
+        finally:
+            await cache.close()
+
+    asyncio.run(cached_generation())
+    assert asyncio.run(cached_generation())[0], "the entry should be cached before the reset"
+    prepare_database(settings)
+    hit, _ = asyncio.run(cached_generation())
+    assert not hit, "an entry cached before the reset was served after it"

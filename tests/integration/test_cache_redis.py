@@ -643,7 +643,7 @@ async def test_ttl_zero_caches_nothing_but_writes_still_invalidate(
 def test_database_reset_makes_every_cached_read_unreachable(prefix: str, tmp_path: Path) -> None:
     """DB_RESET_ON_START drops the tables; what Redis holds of them must go too."""
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'reset.sqlite3'}",
         redis_url=REDIS_URL,
         cache_key_prefix=prefix,

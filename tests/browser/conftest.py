@@ -107,8 +107,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
     env = {
         **os.environ,
-        # As in an activated virtualenv: `serve` finds the granian executable on PATH.
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tasks.sqlite3'}",
         # A key of its own: a form from any other server is refused, never applied here.
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -116,7 +114,7 @@ def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
         "PORT": str(port),
         "REDIS_URL": "",
         "BROKER_URL": "",
-        "LOG_LEVEL": os.environ.get("BROWSER_SERVER_LOG_LEVEL", "WARNING"),
+        "LOG_LEVEL": "WARNING",
         "DB_RESET_ON_START": "false",
     }
     # The temporary directory as working directory: no developer .env is read.
@@ -145,6 +143,11 @@ def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the server did not answer within {STARTUP_SECONDS}s")
             time.sleep(0.1)
+        # Granian binds with SO_REUSEPORT: a server of another test run that started on
+        # this port at the same moment would share it, and each run's browser would then
+        # reach both servers. Better to fail than to test the wrong one.
+        if (count := listeners(port)) not in (None, 1):
+            pytest.fail(f"{count} servers listen on port {port}: another test run shares it")
         yield Server(base_url, process, log)
     finally:
         process.terminate()
@@ -154,6 +157,19 @@ def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
             process.kill()
             process.wait()
         wait_until_closed(port)
+
+
+def listeners(port: int) -> int | None:
+    """How many sockets listen on 127.0.0.1:`port` (Linux), or None where unknown."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    return sum(
+        1
+        for row in table
+        if row.split()[3] == "0A" and row.split()[1] == f"0100007F:{port:04X}"  # LISTEN
+    )
 
 
 def wait_until_closed(port: int, seconds: float = 10) -> None:
@@ -179,8 +195,7 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     executable = CHROMIUM if os.access(CHROMIUM, os.X_OK) else "chromium"
-    extra = [f"--log-net-log={os.environ['DEBUG_NETLOG']}-{os.getpid()}.json"] if os.environ.get("DEBUG_NETLOG") else []
-    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + extra)
+    browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
 

@@ -27,6 +27,18 @@
     }
   });
 
+  // "Select all" in the trash ticks every row's checkbox (without JS it is hidden, and
+  // "Restore all" does the same job).
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || box.id !== "select-all") {
+      return;
+    }
+    document.querySelectorAll("#trash input.select").forEach(function (row) {
+      row.checked = box.checked;
+    });
+  });
+
   // Toasts: the dismiss button only works with JS (CSS hides it otherwise).
   document.addEventListener("click", function (event) {
     var button = event.target instanceof Element && event.target.closest(".toast .dismiss");

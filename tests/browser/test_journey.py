@@ -286,3 +286,44 @@ def test_screenshot_of_the_main_page(browser: Browser, server: Server) -> None:
     page.screenshot(path=str(SCREENSHOT))
     context.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_bulk_restore_from_the_trash(journey: Journey) -> None:
+    """Delete several tasks, restore two of them, then the rest, and watch the bar fill."""
+    page = journey.page
+    journey.open("/")
+    titles = ["Bulk one", "Bulk two", "Bulk three"]
+    for title in titles:
+        journey.add(title)
+    for title in titles:
+        page.get_by_role("button", name=f"Delete {title}").click()
+        expect(page.get_by_role("checkbox", name=title)).to_have_count(0)
+
+    page.get_by_role("link", name="Trash").click()
+    journey.mark()
+    for title in ["Bulk one", "Bulk three"]:
+        page.get_by_role("checkbox", name=f"Select {title}").check()
+    page.get_by_role("button", name="Restore selected").click()
+    bar = page.get_by_role("progressbar")
+    expect(bar).to_have_attribute("aria-valuenow", "100")
+    expect(page.locator("#restore-progress")).to_contain_text("100% · 2 of 2 tasks restored")
+    if journey.javascript:
+        # The bar stopped polling and the listing caught up, all without a reload.
+        expect(page.locator("#trash li .title")).to_have_text(["Bulk two"])
+        journey.assert_not_reloaded()
+        page.get_by_label("Select all").check()
+        expect(page.get_by_role("checkbox", name="Select Bulk two")).to_be_checked()
+        page.get_by_role("button", name="Restore selected").click()
+    else:
+        # Without JS the job page reloaded itself until the job was done.
+        expect(page).to_have_url(re.compile(r"/restore-jobs/[0-9a-f-]{36}$"))
+        page.get_by_role("link", name="Back to the trash").click()
+        expect(page.locator("#trash li .title")).to_have_text(["Bulk two"])
+        page.get_by_role("button", name="Restore all").click()
+    expect(page.locator("#restore-progress")).to_contain_text("100% · 1 of 1 task restored")
+    page.goto(journey.server.url("/trash"))
+    expect(page.locator("#trash li")).to_have_count(0)
+    page.goto(journey.server.url("/"))
+    for title in titles:
+        expect(page.get_by_role("checkbox", name=title)).to_be_visible()
+    assert journey.problems == []

@@ -197,19 +197,14 @@ class RestoreJobService:
         job.restored += restored
         job.skipped += skipped
         job.updated_at = _now()
-        if last:
-            job.status = JobStatus.DONE.value
-            job.finished_at = job.updated_at
-            if job.scope == JobScope.ALL:
-                # What was in the trash at creation and is no longer (restored or purged
-                # by someone else meanwhile) was skipped.
-                job.skipped = max(job.total - job.restored, 0)
-            # The cutoff compares clocks of different processes: a task deleted by an app
-            # server whose clock runs behind may be restored though it was not counted.
-            job.total = max(job.total, job.restored + job.skipped)
         await self.session.commit()
         if restored:
             await self.cache.invalidate()
+        if last:
+            # Only after the cache bump: a page that sees "done" and reloads the trash must
+            # not be served the list from before the last batch. A crash right here leaves
+            # the job running with nothing left to do; its redelivery finishes it.
+            await self._finish(job_id)
         log.debug(
             "restore batch",
             job_id=str(job_id),
@@ -219,6 +214,27 @@ class RestoreJobService:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return last
+
+    async def _finish(self, job_id: UUID) -> None:
+        job = await self.session.scalar(
+            select(RestoreJob)
+            .where(RestoreJob.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if job is None or JobStatus(job.status).finished:
+            await self.session.rollback()
+            return
+        job.status = JobStatus.DONE.value
+        job.updated_at = job.finished_at = _now()
+        if job.scope == JobScope.ALL:
+            # What was in the trash at creation and is no longer (restored or purged by
+            # someone else meanwhile) was skipped.
+            job.skipped = max(job.total - job.restored, 0)
+        # The cutoff compares clocks of different processes: a task deleted by an app
+        # server whose clock runs behind may be restored though it was not counted.
+        job.total = max(job.total, job.restored + job.skipped)
+        await self.session.commit()
 
     async def _restore_from_trash(self, job: RestoreJob, batch_size: int) -> tuple[int, int, bool]:
         """The next batch of the whole trash: (restored, skipped, last)."""

@@ -527,7 +527,15 @@ class TaskPages(Controller):
                     )
                 )
             page = await task_service.list_tasks(view.query())
-            return html(render(request, "tasks/_trash_listing.html", **listing_context(view, page)))
+            counts = await task_service.counts()
+            # After a bulk restore the trash count changed too: its controls come along.
+            return html(
+                render(request, "tasks/_trash_listing.html", **listing_context(view, page))
+                + render(
+                    request, "tasks/_empty_trash.html", counts=counts, confirming=False, oob=True
+                )
+                + render(request, "tasks/_bulk_restore.html", counts=counts, oob=True)
+            )
         return await trash_page(request, task_service, view, confirming=confirming)
 
     @get("/tasks/{task_id:uuid}", name="tasks:row")

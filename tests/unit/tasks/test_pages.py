@@ -690,3 +690,32 @@ async def test_pages_use_no_inline_script_or_style(client: Client) -> None:
         assert "<style" not in body
         assert not re.search(r"\sstyle=", body)
         assert not re.search(r"\son[a-z]+=", body)
+
+
+async def test_trash_offers_bulk_restore_of_the_checked_rows(client: Client) -> None:
+    task = await add_task(client, "Pick me")
+    await client.delete(f"/api/tasks/{task['id']}")
+
+    page = await client.get("/trash")
+
+    form = re.search(r'<form id="bulk-restore"[^>]*>', page.text)
+    assert form
+    assert 'action="/restore-jobs"' in form[0]
+    assert f'name="ids" value="{task["id"]}" aria-label="Select Pick me"' in page.text
+    assert ">Restore selected</button>" in page.text
+    assert 'name="all" value="true"' in page.text
+    assert 'hx-trigger="restore-finished from:body"' in page.text
+
+
+async def test_trash_refresh_after_a_bulk_restore_brings_its_controls(client: Client) -> None:
+    task = await add_task(client, "Back soon")
+    await client.delete(f"/api/tasks/{task['id']}")
+    await client.post(f"/api/tasks/{task['id']}/restore")
+
+    refreshed = await client.get("/trash", headers={**HX, "HX-Target": "trash-listing"})
+
+    assert refreshed.status_code == 200
+    assert part_ids(refreshed) == ["trash-listing", "oob:#empty-trash", "oob:#bulk-restore-actions"]
+    # The trash is empty now: no restore buttons and no "Empty trash…" link are left.
+    assert "Restore all" not in refreshed.text
+    assert "Empty trash" not in refreshed.text

@@ -51,11 +51,16 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[S
     if request.param == "sqlite":
         yield make_settings(f"sqlite+aiosqlite:///{tmp_path / 'migrations.sqlite3'}")
         return
+    yield empty_mariadb()
+
+
+def empty_mariadb() -> Settings:
+    """Settings for this module's MariaDB database, emptied of every table."""
     need("mariadb")
     asyncio.run(create_mariadb_database(MARIADB_DATABASE))
     settings = make_settings(mariadb_url(MARIADB_DATABASE))
     asyncio.run(reset_database(settings))
-    yield settings
+    return settings
 
 
 def inspect_database(settings: Settings, look: Callable[[Connection], T]) -> T:
@@ -206,11 +211,8 @@ def migrate_process(database_url: str, **variables: str) -> subprocess.Completed
 
 @pytest.mark.mariadb
 def test_reset_on_start_rebuilds_the_mariadb_schema() -> None:
-    need("mariadb")
-    asyncio.run(create_mariadb_database(MARIADB_DATABASE))
-    url = mariadb_url(MARIADB_DATABASE)
-    settings = make_settings(url)
-    asyncio.run(reset_database(settings))
+    settings = empty_mariadb()
+    url = settings.database_url
     upgrade_database(settings)
 
     def litter(connection: Connection) -> None:
@@ -258,11 +260,8 @@ def test_reset_on_start_rebuilds_the_mariadb_schema() -> None:
 
 @pytest.mark.mariadb
 def test_without_reset_migrate_keeps_the_data() -> None:
-    need("mariadb")
-    asyncio.run(create_mariadb_database(MARIADB_DATABASE))
-    url = mariadb_url(MARIADB_DATABASE)
-    settings = make_settings(url)
-    asyncio.run(reset_database(settings))
+    settings = empty_mariadb()
+    url = settings.database_url
     upgrade_database(settings)
 
     def insert(connection: Connection) -> None:

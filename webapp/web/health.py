@@ -21,7 +21,7 @@ class Health(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
-    """`status` is "ready" or "down"; each dependency is "ok", "degraded", "down" or "off"."""
+    """`status` is "ready" or "down"; the database and broker are "ok" or "down", the cache "ok" or "degraded"."""
 
     status: str
     database: str
@@ -52,11 +52,7 @@ class HealthController(Controller):
         except Exception:
             database = "down"
         cache = "ok" if await state.read_cache.ping() else "degraded"
-        broker = (
-            await state.broker_status()
-            if callable(getattr(state, "broker_status", None))
-            else "off"
-        )
+        broker = await state.broker_status()
         down = database == "down" or broker == "down"
         body = Readiness(
             status="down" if down else "ready", database=database, cache=cache, broker=broker

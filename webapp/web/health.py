@@ -21,7 +21,8 @@ class Health(msgspec.Struct):
 
 
 class Readiness(msgspec.Struct):
-    """`status` is "ready" or "down"; the database and broker are "ok" or "down", the cache "ok" or "degraded"."""
+    """`status` is "ready" or "down"; the database and broker are "ok" or "down", the
+    cache "ok" or "degraded" (a cache outage alone never makes the app "down")."""
 
     status: str
     database: str

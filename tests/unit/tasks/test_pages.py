@@ -3,6 +3,8 @@ one-time message without JS, CSRF, escaping and malformed posts."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -690,6 +692,20 @@ async def test_pages_use_no_inline_script_or_style(client: Client) -> None:
         assert "<style" not in body
         assert not re.search(r"\sstyle=", body)
         assert not re.search(r"\son[a-z]+=", body)
+
+
+async def test_htmx_is_configured_for_the_csp_and_quick_keys(client: Client) -> None:
+    body = (await client.get("/")).text
+    meta = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", body)
+    assert meta
+    config = json.loads(html.unescape(meta[1]))
+    # Under the CSP htmx must neither inject a <style> nor evaluate strings.
+    assert config["includeIndicatorStyles"] is False
+    assert config["allowEval"] is False
+    assert config["allowScriptTags"] is False
+    # htmx wires up swapped-in content when it settles: with a delay, an Enter or Escape
+    # typed at once into a fresh edit form went past htmx (a CI failure of the journey).
+    assert config["defaultSettleDelay"] == 0
 
 
 async def test_trash_offers_bulk_restore_of_the_checked_rows(client: Client) -> None:

@@ -24,7 +24,7 @@ from webapp.errors import DomainError, InvalidInput
 from webapp.restore.api import RestoreJobs
 from webapp.restore.models import RESTORE_MAX_IDS
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
-from webapp.tasks.pages import is_partial, page_error
+from webapp.web.pages import is_partial, page_error_handler
 from webapp.web.templating import html, render
 
 # The event a finished job's last progress answer triggers (HX-Trigger).
@@ -70,6 +70,9 @@ def requested(ids: list[str], everything: bool) -> RestoreJobCreate:
         return RestoreJobCreate(ids=[UUID(value) for value in ids])
     except ValueError:
         raise InvalidInput({"ids": "is not a list of task ids"}) from None
+
+
+page_error = page_error_handler("There is no such restore job. Go back to the trash.")
 
 
 class RestorePages(Controller):

@@ -17,13 +17,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath
-from litestar.plugins.flash import flash, get_flashes
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import (
@@ -46,8 +45,17 @@ from webapp.tasks.schemas import (
     TaskUpdate,
 )
 from webapp.tasks.service import TaskService
-from webapp.web.errors import problem_for
-from webapp.web.security import local_path, same_origin_path
+from webapp.web.pages import (
+    Toast,
+    back_to,
+    current_page,
+    is_partial,
+    oob,
+    page_error_handler,
+    partials,
+    see_other,
+    take_toasts,
+)
 from webapp.web.templating import html, render
 
 PAGE_SIZE = 50
@@ -128,14 +136,6 @@ class FilterLink(msgspec.Struct, frozen=True):
 class Pager(msgspec.Struct, frozen=True):
     previous: str | None
     next: str | None
-
-
-class Toast(msgspec.Struct, kw_only=True):
-    """A one-time message; `undo` names a task the message offers to restore."""
-
-    text: str
-    undo: str | None = None
-    error: bool = False
 
 
 class EditValues(msgspec.Struct, kw_only=True):
@@ -230,33 +230,6 @@ FormBody = Body(media_type=RequestEncodingType.URL_ENCODED)
 # ------------------------------------------------------------------ rendering
 
 
-def back_to(request: HTMXRequest, candidate: str, default: str = LIST_PATH) -> str:
-    """Where to send the browser back to: the form's `next`, else the Referer, else home."""
-    return (
-        local_path(candidate)
-        or same_origin_path(request.headers.get("referer"), request.headers.get("host"))
-        or default
-    )
-
-
-def current_page(request: HTMXRequest) -> str:
-    """The page an htmx request was made from (HX-Current-URL), as a local path."""
-    return same_origin_path(request.htmx.current_url, request.headers.get("host")) or LIST_PATH
-
-
-def is_partial(request: HTMXRequest) -> bool:
-    # A history restore asks for a whole page even though htmx sent it.
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def oob(request: HTMXRequest, template: str, **context: Any) -> str:
-    return render(request, template, oob=True, **context)
-
-
-def partials(*parts: str, status_code: int = 200) -> Response[str]:
-    return html("".join(parts), status_code=status_code)
-
-
 def filter_links(view: ListView) -> list[FilterLink]:
     return [
         FilterLink(label, view.url(status=status), status is view.status)
@@ -314,26 +287,6 @@ def edit_context(
         "notice": notice,
         "priorities": PRIORITIES,
     }
-
-
-def take_toasts(request: HTMXRequest) -> list[Toast]:
-    toasts = []
-    for entry in get_flashes({"request": request}):
-        try:
-            toasts.append(msgspec.convert(entry["message"], Toast))
-        except (KeyError, TypeError, msgspec.ValidationError):
-            continue  # a message written by an older release: drop it
-    return toasts
-
-
-def flash_toast(request: HTMXRequest, toast: Toast) -> None:
-    flash(request, msgspec.to_builtins(toast), category="error" if toast.error else "info")
-
-
-def see_other(request: HTMXRequest, where: str, toast: Toast | None = None) -> Redirect:
-    if toast is not None:
-        flash_toast(request, toast)
-    return Redirect(path=where, status_code=HTTP_303_SEE_OTHER)
 
 
 async def list_page(
@@ -438,44 +391,9 @@ class ListChange:
 
 # ------------------------------------------------------------------ errors
 
-
-FRIENDLY_MESSAGES: dict[type[Exception], str] = {
-    PermissionDeniedException: (
-        "This form has expired or did not come from this site. Reload the page and try again."
-    ),
-    NotFound: "That task no longer exists, or is no longer where it was. Reload the page.",
-}
-
-
-def page_error(plain_request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
-    """An error on a page route: a toast for htmx, a small page otherwise. Never JSON."""
-    request = (
-        plain_request
-        if isinstance(plain_request, HTMXRequest)
-        else HTMXRequest(plain_request.scope, plain_request.receive)
-    )
-    problem = problem_for(request, exc)
-    message = next(
-        (text for kind, text in FRIENDLY_MESSAGES.items() if isinstance(exc, kind)),
-        problem.detail,
-    )
-    headers = dict(getattr(exc, "headers", None) or {})
-    if is_partial(request):
-        # Swap nothing where the request aimed; only the toast, out of band.
-        toast = Toast(text=message, error=True)
-        body = oob(request, "_toasts.html", toasts=[toast], here=current_page(request))
-        return html(body, status_code=problem.status, headers={**headers, "HX-Reswap": "none"})
-    body = render(
-        request,
-        "error.html",
-        section="",
-        toasts=[],
-        status=problem.status,
-        title=problem.title,
-        message=message,
-        back=back_to(request, ""),
-    )
-    return html(body, status_code=problem.status, headers=headers)
+page_error = page_error_handler(
+    "That task no longer exists, or is no longer where it was. Reload the page."
+)
 
 
 # ------------------------------------------------------------------ the controller

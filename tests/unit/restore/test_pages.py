@@ -187,3 +187,5 @@ async def test_an_unknown_job_page_is_404(client: Client) -> None:
     response = await client.get(f"/restore-jobs/{uuid4()}")
     assert response.status_code == 404
     assert "<html" in response.text
+    assert "There is no such restore job" in response.text
+    assert "That task" not in response.text

@@ -1,0 +1,124 @@
+"""What every HTML page route shares: where to send the browser back to, whether to answer
+with partials or a whole page, one-time messages (toasts), and errors rendered as a toast
+or a small page, never JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import PermissionDeniedException
+from litestar.plugins.flash import flash, get_flashes
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_303_SEE_OTHER
+
+from webapp.errors import NotFound
+from webapp.web.errors import problem_for
+from webapp.web.security import local_path, same_origin_path
+from webapp.web.templating import html, render
+
+HOME = "/"
+
+
+class Toast(msgspec.Struct, kw_only=True):
+    """A one-time message; `undo` names a task the message offers to restore."""
+
+    text: str
+    undo: str | None = None
+    error: bool = False
+
+
+def back_to(request: HTMXRequest, candidate: str, default: str = HOME) -> str:
+    """Where to send the browser back to: the form's `next`, else the Referer, else home."""
+    return (
+        local_path(candidate)
+        or same_origin_path(request.headers.get("referer"), request.headers.get("host"))
+        or default
+    )
+
+
+def current_page(request: HTMXRequest) -> str:
+    """The page an htmx request was made from (HX-Current-URL), as a local path."""
+    return same_origin_path(request.htmx.current_url, request.headers.get("host")) or HOME
+
+
+def is_partial(request: HTMXRequest) -> bool:
+    # A history restore asks for a whole page even though htmx sent it.
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def oob(request: HTMXRequest, template: str, **context: Any) -> str:
+    return render(request, template, oob=True, **context)
+
+
+def partials(*parts: str, status_code: int = 200) -> Response[str]:
+    return html("".join(parts), status_code=status_code)
+
+
+def take_toasts(request: HTMXRequest) -> list[Toast]:
+    toasts = []
+    for entry in get_flashes({"request": request}):
+        try:
+            toasts.append(msgspec.convert(entry["message"], Toast))
+        except (KeyError, TypeError, msgspec.ValidationError):
+            continue  # a message written by an older release: drop it
+    return toasts
+
+
+def flash_toast(request: HTMXRequest, toast: Toast) -> None:
+    flash(request, msgspec.to_builtins(toast), category="error" if toast.error else "info")
+
+
+def see_other(request: HTMXRequest, where: str, toast: Toast | None = None) -> Redirect:
+    if toast is not None:
+        flash_toast(request, toast)
+    return Redirect(path=where, status_code=HTTP_303_SEE_OTHER)
+
+
+EXPIRED_FORM = (
+    "This form has expired or did not come from this site. Reload the page and try again."
+)
+
+PageErrorHandler = Callable[[Request[Any, Any, Any], Exception], Response[str]]
+
+
+def page_error_handler(not_found: str) -> PageErrorHandler:
+    """An exception handler for page routes: a toast for htmx, a small page otherwise,
+    never JSON. `not_found` says in the page's own words what is missing."""
+
+    def page_error(plain_request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+        request = (
+            plain_request
+            if isinstance(plain_request, HTMXRequest)
+            else HTMXRequest(plain_request.scope, plain_request.receive)
+        )
+        problem = problem_for(request, exc)
+        if isinstance(exc, PermissionDeniedException):
+            message = EXPIRED_FORM
+        elif isinstance(exc, NotFound):
+            message = not_found
+        else:
+            message = problem.detail
+        headers = dict(getattr(exc, "headers", None) or {})
+        if is_partial(request):
+            # Swap nothing where the request aimed; only the toast, out of band.
+            toast = Toast(text=message, error=True)
+            body = oob(request, "_toasts.html", toasts=[toast], here=current_page(request))
+            headers["HX-Reswap"] = "none"
+            return html(body, status_code=problem.status, headers=headers)
+        body = render(
+            request,
+            "error.html",
+            section="",
+            toasts=[],
+            status=problem.status,
+            title=problem.title,
+            message=message,
+            back=back_to(request, ""),
+        )
+        return html(body, status_code=problem.status, headers=headers)
+
+    return page_error

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     broker_url: str = ""
     secret_key: SecretStr = SecretStr("")
+    cookie_secure: bool = False
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     web_concurrency: Annotated[int, Field(ge=1, le=64)] = 1

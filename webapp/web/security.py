@@ -144,7 +144,7 @@ def same_origin_path(url: str | None, host: str | None) -> str | None:
     return local_path(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
-def csrf_config(secret_key: str) -> CSRFConfig:
+def csrf_config(secret_key: str, *, secure: bool) -> CSRFConfig:
     """Litestar's CSRF check on every state-changing request outside NO_BROWSER_STATE.
 
     The token travels in a cookie and, with each POST, in the form's `_csrf_token` field
@@ -155,12 +155,13 @@ def csrf_config(secret_key: str) -> CSRFConfig:
         cookie_name="tasks_csrf",
         cookie_httponly=True,  # pages read the token from a <meta>, never from the cookie
         cookie_samesite="lax",
+        cookie_secure=secure,
         header_name=CSRF_HEADER,
         exclude=NO_BROWSER_STATE,
     )
 
 
-def session_middleware(secret_key: str) -> DefineMiddleware:
+def session_middleware(secret_key: str, *, secure: bool) -> DefineMiddleware:
     """An encrypted cookie session; the pages keep only one-time messages in it."""
     return CookieBackendConfig(
         # AES-GCM wants a 32-byte key; derive one from SECRET_KEY, apart from the CSRF one.
@@ -168,5 +169,6 @@ def session_middleware(secret_key: str) -> DefineMiddleware:
         key="tasks_session",
         httponly=True,
         samesite="lax",
+        secure=secure,
         exclude=NO_BROWSER_STATE,
     ).middleware

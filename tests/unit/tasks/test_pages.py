@@ -14,6 +14,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from webapp.app import create_app
+from webapp.cache import ReadCache
+from webapp.settings import Settings
+
 Client = AsyncTestClient[Litestar]
 HX = {"HX-Request": "true"}
 
@@ -673,6 +677,26 @@ async def test_pages_carry_the_security_headers(client: Client) -> None:
         assert "unsafe-inline" not in policy
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "same-origin"
+
+
+@pytest.mark.parametrize("secure", [False, True])
+async def test_cookie_secure_marks_the_session_and_csrf_cookies(
+    settings: Settings, read_cache: ReadCache, secure: bool
+) -> None:
+    app = create_app(settings.model_copy(update={"cookie_secure": secure}), read_cache)
+    async with AsyncTestClient(app, base_url="https://testserver.local") as client:
+        task = await add_task(client, "Buy milk")
+        page = await client.get("/")
+        deleted = await post_form(client, f"/tasks/{task['id']}/delete", {"next": "/"})
+
+        assert deleted.status_code == 303
+        csrf_cookie = page.headers["set-cookie"]
+        session_cookie = deleted.headers["set-cookie"]
+        assert csrf_cookie.startswith("tasks_csrf=")
+        assert session_cookie.startswith("tasks_session=")
+        for cookie in (csrf_cookie, session_cookie):
+            assert ("; secure" in cookie.lower()) is secure
+            assert "httponly" in cookie.lower()
 
 
 async def test_the_swagger_page_gets_its_own_policy(client: Client) -> None:

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
-from litestar.datastructures import ResponseHeader
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Response, get, post
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from webapp.errors import DomainError, InvalidInput
+from webapp.errors import InvalidInput
 from webapp.restore.api import RestoreJobs
 from webapp.restore.models import RESTORE_MAX_IDS
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
-from webapp.web.pages import is_partial, page_error_handler
+from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render
 
 # The event a finished job's last progress answer triggers (HX-Trigger).
@@ -72,19 +71,10 @@ def requested(ids: list[str], everything: bool) -> RestoreJobCreate:
         raise InvalidInput({"ids": "is not a list of task ids"}) from None
 
 
-page_error = page_error_handler("There is no such restore job. Go back to the trash.")
-
-
-class RestorePages(Controller):
+class RestorePages(PageController):
     """Start a restore from a form; watch it on its page or in its progress partial."""
 
-    include_in_schema = False
-    response_headers = [ResponseHeader(name="Vary", value="HX-Request")]
-    exception_handlers = {
-        HTTPException: page_error,
-        DomainError: page_error,
-        Exception: page_error,
-    }
+    exception_handlers = page_error_handlers("There is no such restore job. Go back to the trash.")
 
     @post("/restore-jobs", name="restore:start", status_code=200)
     async def start(

@@ -17,11 +17,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, get, post
-from litestar.datastructures import ResponseHeader
+from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import HTTPException
 from litestar.params import Body, FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
@@ -31,7 +29,7 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
 
-from webapp.errors import DomainError, InvalidInput, NotFound, StaleVersion
+from webapp.errors import InvalidInput, NotFound, StaleVersion
 from webapp.tasks.schemas import (
     PriorityLabel,
     SortKey,
@@ -46,12 +44,13 @@ from webapp.tasks.schemas import (
 )
 from webapp.tasks.service import TaskService
 from webapp.web.pages import (
+    PageController,
     Toast,
     back_to,
     current_page,
     is_partial,
     oob,
-    page_error_handler,
+    page_error_handlers,
     partials,
     see_other,
     take_toasts,
@@ -367,6 +366,12 @@ class ListChange:
             **listing_context(self.view, TaskPage(items=list(tasks), total=0, limit=1, offset=0)),
         )
 
+    def row_if_shown(self, task: TaskRead) -> str:
+        """The task's row, or nothing (swapped over the row, removes it) when the view no
+        longer shows the task, e.g. completing it under the Active filter."""
+        shown = self.service.matches(task, self.view.query())
+        return self.rows([task] if shown else [])
+
     async def listing(self, *, focus: str = "") -> str:
         page = await self.service.list_tasks(self.view.query())
         return render(
@@ -389,26 +394,15 @@ class ListChange:
         return oob(self.request, "tasks/_empty_trash.html", counts=counts, confirming=False)
 
 
-# ------------------------------------------------------------------ errors
-
-page_error = page_error_handler(
-    "That task no longer exists, or is no longer where it was. Reload the page."
-)
-
-
 # ------------------------------------------------------------------ the controller
 
 
-class TaskPages(Controller):
+class TaskPages(PageController):
     """The task list and the trash, as pages and as htmx partials."""
 
-    include_in_schema = False
-    response_headers = [ResponseHeader(name="Vary", value="HX-Request")]
-    exception_handlers = {
-        HTTPException: page_error,
-        DomainError: page_error,
-        Exception: page_error,
-    }
+    exception_handlers = page_error_handlers(
+        "That task no longer exists, or is no longer where it was. Reload the page."
+    )
 
     # -------------------------------------------------------------- reads
 
@@ -546,8 +540,7 @@ class TaskPages(Controller):
         if not is_partial(request):
             return see_other(request, here)
         change = ListChange(request, task_service, here)
-        shown = task_service.matches(task, change.view.query())
-        return partials(change.rows([task] if shown else []), await change.footer())
+        return partials(change.row_if_shown(task), await change.footer())
 
     @post("/tasks/{task_id:uuid}/complete", name="tasks:complete", status_code=200)
     async def complete(
@@ -597,9 +590,7 @@ class TaskPages(Controller):
         else:
             if not is_partial(request):
                 return see_other(request, here, Toast(text=f"Saved “{task.title}”."))
-            change = ListChange(request, task_service, here)
-            shown = task_service.matches(task, change.view.query())
-            return html(change.rows([task] if shown else []))
+            return html(ListChange(request, task_service, here).row_if_shown(task))
         current = await task_service.get(task_id)
         form = data.values(current)
         if not is_partial(request):

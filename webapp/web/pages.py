@@ -8,14 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from litestar import Request, Response
-from litestar.exceptions import PermissionDeniedException
+from litestar import Controller, Request, Response
+from litestar.datastructures import ResponseHeader
+from litestar.exceptions import HTTPException, PermissionDeniedException
 from litestar.plugins.flash import flash, get_flashes
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
-from webapp.errors import NotFound
+from webapp.errors import DomainError, NotFound
 from webapp.web.errors import problem_for
 from webapp.web.security import local_path, same_origin_path
 from webapp.web.templating import html, render
@@ -85,9 +86,10 @@ EXPIRED_FORM = (
 PageErrorHandler = Callable[[Request[Any, Any, Any], Exception], Response[str]]
 
 
-def page_error_handler(not_found: str) -> PageErrorHandler:
-    """An exception handler for page routes: a toast for htmx, a small page otherwise,
-    never JSON. `not_found` says in the page's own words what is missing."""
+def page_error_handlers(not_found: str) -> dict[type[Exception] | int, PageErrorHandler]:
+    """Exception handlers for page routes: a toast for htmx, a small page otherwise, never
+    JSON. `not_found` says in the page's own words what is missing. Every key the app
+    maps to problem+json is overridden, or its JSON handler would win for that type."""
 
     def page_error(plain_request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
         request = (
@@ -121,4 +123,12 @@ def page_error_handler(not_found: str) -> PageErrorHandler:
         )
         return html(body, status_code=problem.status, headers=headers)
 
-    return page_error
+    return {HTTPException: page_error, DomainError: page_error, Exception: page_error}
+
+
+class PageController(Controller):
+    """A controller of HTML pages: kept out of the OpenAPI schema, and its answers depend
+    on HX-Request (partials for htmx, whole pages otherwise), which caches must know."""
+
+    include_in_schema = False
+    response_headers = [ResponseHeader(name="Vary", value="HX-Request")]

@@ -36,7 +36,7 @@ run-locally: $(INSTALLED)  ## serve on http://127.0.0.1:8000 (SQLite, in-process
 	$(PY) -m webapp serve
 
 .PHONY: run-worker
-run-worker: $(INSTALLED)  ## Dramatiq restore workers for BROKER_URL (WORKER_PROCESSES x WORKER_THREADS)
+run-worker: $(INSTALLED)  ## Dramatiq job workers for BROKER_URL (WORKER_PROCESSES x WORKER_THREADS)
 	$(PY) -m webapp worker
 
 test: $(INSTALLED)  ## run the tests (services that are not running are skipped, unless REQUIRE_SERVICES=1)

@@ -48,19 +48,20 @@ sys.path.insert(0, str(ROOT))
 import pika  # noqa: E402
 import redis  # noqa: E402
 from sqlalchemy import insert, select, text, update  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
 from uuid_utils.compat import uuid7  # noqa: E402
 
 from webapp.cache import NullReadCache  # noqa: E402
-from webapp.db import create_engine, prepare_database  # noqa: E402
-from webapp.queue import JobQueue  # noqa: E402
-from webapp.restore.actors import restore_queue_name  # noqa: E402
+from webapp.db import create_database, create_engine, prepare_database  # noqa: E402
+from webapp.jobs.broker import queue_name  # noqa: E402
+from webapp.jobs.queue import JobQueue  # noqa: E402
 from webapp.restore.models import RestoreJob  # noqa: E402
 from webapp.restore.schemas import RestoreJobCreate  # noqa: E402
 from webapp.restore.service import RestoreJobService  # noqa: E402
+from webapp.restore.trash import restore_batch  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Task  # noqa: E402
-from webapp.tasks.service import TaskService  # noqa: E402
+from webapp.worker import JOB_KINDS  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Bulk restore (`make bench-restore`)"
@@ -107,15 +108,6 @@ def redis_reachable() -> bool:
         return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=0.5).ping())
     except redis.RedisError:
         return False
-
-
-async def create_database() -> None:
-    engine = create_async_engine(MARIADB_URL)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`"))
-    finally:
-        await engine.dispose()
 
 
 async def seed(engine: AsyncEngine, deleted_at: datetime.datetime) -> None:
@@ -180,9 +172,8 @@ async def wait_for_purge(engine: AsyncEngine) -> float:
 async def raw_restore(engine: AsyncEngine) -> float:
     """The floor: the worker's own UPDATE, once, for every row, in one transaction."""
     async with AsyncSession(engine) as session:
-        tasks = TaskService(session, NullReadCache())
         started = time.perf_counter()
-        restored = await tasks.restore_batch(deleted_before=datetime.datetime.now(datetime.UTC))
+        restored = await restore_batch(session, deleted_before=datetime.datetime.now(datetime.UTC))
         await session.commit()
         elapsed = time.perf_counter() - started
     assert restored == TASKS, f"raw UPDATE restored {restored} of {TASKS}"
@@ -329,8 +320,8 @@ def write_doc(table: str) -> None:
 
 async def main() -> int:
     load_at_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    await create_database()
     url = database_url()
+    await create_database(url)
     settings = Settings(_env_file=None, database_url=url, db_reset_on_start=True)
     await asyncio.to_thread(prepare_database, settings)  # Alembic runs its own loop
     prefix = f"bench_restore_{uuid.uuid4().hex[:8]}."
@@ -352,7 +343,7 @@ async def main() -> int:
         _env_file=None, database_url=url, broker_url=RABBITMQ_URL, broker_queue_prefix=prefix
     )
     engine = create_engine(settings)
-    queue = JobQueue(sender_settings)
+    queue = JobQueue(sender_settings, JOB_KINDS)
     log_path = ROOT / "var" / "bench" / "restore-worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     deleted_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
@@ -384,7 +375,7 @@ async def main() -> int:
     finally:
         await queue.close()
         await engine.dispose()
-        delete_queues(restore_queue_name(sender_settings))
+        delete_queues(queue_name(sender_settings, "restore"))
     table = markdown(rounds, rss, with_redis=with_redis, load_at_start=load_at_start)
     print(table)
     write_doc(table)

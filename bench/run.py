@@ -47,7 +47,7 @@ import redis  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine  # noqa: E402
 
-from webapp.db import create_engine  # noqa: E402
+from webapp.db import create_database, create_engine  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Priority, Task  # noqa: E402
 
@@ -275,16 +275,6 @@ def reachable(url: str, default_port: int) -> bool:
         return False
 
 
-async def create_mariadb_database(url: str) -> None:
-    server_url, _, name = url.rpartition("/")
-    engine = create_async_engine(server_url + "/")
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
-    finally:
-        await engine.dispose()
-
-
 def migrate(database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": database_url, "DB_RESET_ON_START": "true"}
     subprocess.run(
@@ -472,7 +462,7 @@ def main() -> int:
     on_mariadb = database_url.startswith("mysql")
     print(f"2. {TASKS:,} tasks in {'MariaDB' if on_mariadb else 'SQLite'}", flush=True)
     if on_mariadb:
-        asyncio.run(create_mariadb_database(database_url))
+        asyncio.run(create_database(database_url))
     migrate(database_url)
     asyncio.run(seed(database_url))
     about |= asyncio.run(service_versions(database_url))

@@ -4,7 +4,6 @@ settings pointing at it, the app, a test client and a service."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,44 +11,15 @@ from pathlib import Path
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.services import MARIADB_URL, need
+from tests.databases import MARIADB_TEST_DATABASE, empty_tables, make_settings, mariadb_url
+from tests.needs import need
 from webapp.app import create_app
 from webapp.cache import MemoryReadCache, ReadCache
-from webapp.db import create_engine, prepare_database
+from webapp.db import create_database, create_engine, prepare_database
 from webapp.settings import Settings
 from webapp.tasks.service import TaskService
-
-# Two suites running at once (two checkouts, or the nox matrix beside `make test`) must
-# not empty each other's tables: give each its own with TEST_MARIADB_DATABASE.
-MARIADB_TEST_DATABASE = os.environ.get("TEST_MARIADB_DATABASE", "tasks_test")
-# Tables emptied between MariaDB tests, children first.
-APP_TABLES = ("restore_job_item", "restore_job", "task")
-
-
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for tests: never read the developer's .env."""
-    return Settings(_env_file=None, database_url=database_url, **overrides)  # type: ignore[arg-type]
-
-
-def mariadb_url(database: str) -> str:
-    return MARIADB_URL.rsplit("/", 1)[0] + f"/{database}"
-
-
-async def create_mariadb_database(name: str) -> None:
-    engine = create_async_engine(MARIADB_URL)
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +34,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def mariadb_database() -> str:
     """The MariaDB test database, rebuilt from the migrations once per session."""
     need("mariadb")
-    asyncio.run(create_mariadb_database(MARIADB_TEST_DATABASE))
     url = mariadb_url(MARIADB_TEST_DATABASE)
+    asyncio.run(create_database(url))
     prepare_database(make_settings(url, db_reset_on_start=True))
     return url
 
@@ -79,18 +49,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite+aiosqlite:///{path}"
         return
     url = request.getfixturevalue("mariadb_database")
-    asyncio.run(_empty_tables(url))
+    asyncio.run(empty_tables(url))
     yield url
-
-
-async def _empty_tables(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as connection:
-            for table in APP_TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))
-    finally:
-        await engine.dispose()
 
 
 @pytest.fixture

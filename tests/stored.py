@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tests.conftest import make_settings
+from tests.databases import make_settings
 from webapp.db import create_engine
 from webapp.tasks.models import Task
 

@@ -9,30 +9,26 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
-from litestar.types import Scope
 
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
-from webapp.queue import JobQueue
-from webapp.restore.api import RestoreJobController, provide_restore_job_service
+from webapp.jobs.queue import JobQueue
+from webapp.restore.api import RestoreJobController
 from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
 from webapp.tasks.pages import TaskPages
-from webapp.tasks.service import TaskService
-from webapp.web.errors import EXCEPTION_HANDLERS
 from webapp.web.health import HealthController
 from webapp.web.logging import log_every_request, logging_plugin
+from webapp.web.problems import EXCEPTION_HANDLERS
 from webapp.web.security import (
     CrossSiteApiGuard,
     add_security_headers,
@@ -40,16 +36,10 @@ from webapp.web.security import (
     session_middleware,
 )
 from webapp.web.templating import template_config
+from webapp.worker import JOB_KINDS
 
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = PROJECT_ROOT / "static"
-
-
-async def provide_task_service(state: State, scope: Scope) -> TaskService:
-    # The service opens the request's session (the plugin's, closed after the response)
-    # only when it needs the database: a read served from the cache never does.
-    db_config: SQLAlchemyAsyncConfig = state.db_config
-    return TaskService(partial(db_config.provide_session, state, scope), state.read_cache)
 
 
 def openapi_config() -> OpenAPIConfig:
@@ -81,7 +71,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     engine = create_engine(settings)
     cache = read_cache or build_read_cache(settings)
     db_config = sqlalchemy_config(settings, engine)
-    job_queue = JobQueue(settings, app_cache=cache)
+    job_queue = JobQueue(settings, JOB_KINDS, app_cache=cache)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -117,10 +107,6 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             HealthController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
         ],
-        dependencies={
-            "task_service": Provide(provide_task_service),
-            "restore_job_service": Provide(provide_restore_job_service),
-        },
         plugins=[
             SQLAlchemyPlugin(config=db_config),
             logging_plugin(settings),

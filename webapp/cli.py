@@ -5,9 +5,8 @@ database to the migration head (or rebuild it when DB_RESET_ON_START=true), then
 process over to the production server (Granian) with WEB_CONCURRENCY workers.
 
 `worker` is what `make run-worker` and the cluster's worker container run: it becomes the
-`dramatiq` CLI on `webapp.queue:configure_worker_broker` with WORKER_PROCESSES processes
-of WORKER_THREADS threads. `requeue-jobs` sends again the restore jobs whose message was
-lost (workers also do this for jobs untouched for a minute, each time they start).
+`dramatiq` CLI on `webapp.worker:configure_broker` with WORKER_PROCESSES processes of
+WORKER_THREADS threads. `requeue-jobs` sends again the jobs whose message was lost (workers also do this for jobs untouched for a minute, each time they start).
 """
 
 from __future__ import annotations
@@ -54,7 +53,7 @@ def dramatiq_command(processes: int, threads: int) -> list[str]:
         sys.executable,
         "-m",
         "dramatiq",
-        "webapp.queue:configure_worker_broker",
+        "webapp.worker:configure_broker",
         "--processes",
         str(processes),
         "--threads",
@@ -62,19 +61,25 @@ def dramatiq_command(processes: int, threads: int) -> list[str]:
     ]
 
 
-async def requeue_jobs(settings: Settings, older_than: float) -> list[UUID]:
-    """Send again the unfinished restore jobs not updated for `older_than` seconds."""
+async def requeue_jobs(settings: Settings, older_than: float) -> dict[str, list[UUID]]:
+    """Send again the unfinished jobs not updated for `older_than` seconds, by kind."""
     # Imported here: the other commands have no use for Dramatiq and the brokers' clients.
     from webapp.cache import NullReadCache
-    from webapp.queue import JobQueue
-    from webapp.restore.service import RestoreJobService
+    from webapp.jobs.kinds import JobContext
+    from webapp.jobs.queue import JobQueue
+    from webapp.worker import JOB_KINDS
 
-    queue = JobQueue(settings)
+    queue = JobQueue(settings, JOB_KINDS)
     engine = create_engine(settings, pooled=False)
+    resent: dict[str, list[UUID]] = {}
     try:
-        async with AsyncSession(engine) as session:
-            service = RestoreJobService(session, NullReadCache(), queue)
-            return await service.requeue(older_than=datetime.timedelta(seconds=older_than))
+        for kind in JOB_KINDS:
+            async with AsyncSession(engine) as session:
+                context = JobContext(session, NullReadCache(), settings, queue)
+                resent[kind.name] = await kind.requeue(
+                    context, datetime.timedelta(seconds=older_than)
+                )
+        return resent
     finally:
         await engine.dispose()
         await queue.close()
@@ -92,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="migrate, then serve with Granian")
     serve.add_argument("--no-migrate", action="store_true", help="skip the migration step")
     commands.add_parser(
-        "worker", help="run Dramatiq restore workers (WORKER_PROCESSES x WORKER_THREADS)"
+        "worker", help="run Dramatiq job workers (WORKER_PROCESSES x WORKER_THREADS)"
     )
-    requeue = commands.add_parser(
-        "requeue-jobs", help="send again restore jobs whose message was lost"
-    )
+    requeue = commands.add_parser("requeue-jobs", help="send again jobs whose message was lost")
     requeue.add_argument(
         "--older-than",
         type=float,
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("worker", "requeue-jobs") and not settings.broker_url:
         print(
-            "BROKER_URL is empty: restore jobs run inside the app, which re-sends unfinished "
+            "BROKER_URL is empty: jobs run inside the app, which re-sends unfinished "
             "ones when it starts. Set BROKER_URL (amqp:// or redis://) to use workers.",
             file=sys.stderr,
         )
@@ -129,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os.execv(command[0], command)  # noqa: S606  (become the worker: signals reach it)
     if args.command == "requeue-jobs":
-        resent = asyncio.run(requeue_jobs(settings, args.older_than))
-        print(f"re-sent {len(resent)} restore job(s)" + "".join(f"\n  {i}" for i in resent))
+        for kind, resent in asyncio.run(requeue_jobs(settings, args.older_than)).items():
+            print(f"re-sent {len(resent)} {kind} job(s)" + "".join(f"\n  {i}" for i in resent))
         return 0
     if args.command == "migrate" or (args.command == "serve" and not args.no_migrate):
         prepare_database(settings)

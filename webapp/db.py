@@ -7,11 +7,13 @@ the database to the migration head (after dropping everything when asked to).
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.alembic.commands import AlembicCommands
+from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.extensions.litestar import (
     AlembicAsyncConfig,
     AsyncSessionConfig,
@@ -22,8 +24,10 @@ from sqlalchemy import MetaData, event, pool
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from webapp.clock import utcnow
 from webapp.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -59,6 +63,23 @@ class Timestamp(DateTimeUTC):
         if dialect.name in {"mysql", "mariadb"}:
             return dialect.type_descriptor(mysql.DATETIME(timezone=True, fsp=6))
         return dialect.type_descriptor(self.impl_instance)
+
+
+class AuditedBase(UUIDv7AuditBase):
+    """A table with a UUIDv7 `id` and `created_at`/`updated_at` kept as `Timestamp`s.
+
+    advanced-alchemy's audit columns, redeclared so that they keep microseconds on MySQL
+    too: restore jobs compare their `created_at` with the tasks' `deleted_at`.
+    """
+
+    __abstract__ = True
+
+    created_at: Mapped[datetime.datetime] = mapped_column(
+        Timestamp(timezone=True), default=utcnow, sort_order=3002
+    )
+    updated_at: Mapped[datetime.datetime] = mapped_column(
+        Timestamp(timezone=True), default=utcnow, onupdate=utcnow, sort_order=3003
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
@@ -107,7 +128,7 @@ def sqlalchemy_config(
         ),
         create_all=False,
         # advanced-alchemy would answer repository errors itself, in its own shape and as
-        # 409 even for a database that is down; webapp.web.errors answers every error.
+        # 409 even for a database that is down; webapp.web.problems answers every error.
         set_default_exception_handler=False,
     )
 
@@ -115,6 +136,18 @@ def sqlalchemy_config(
 def alembic_commands(settings: Settings) -> AlembicCommands:
     """Alembic, driven through advanced-alchemy, on a throwaway unpooled engine."""
     return AlembicCommands(sqlalchemy_config(settings, create_engine(settings, pooled=False)))
+
+
+async def create_database(url: str) -> None:
+    """Create the MySQL/MariaDB database `url` names if it does not exist (a SQLite file
+    is created by its first connection). For tests and benchmarks on a shared server."""
+    server_url, _, name = url.rpartition("/")
+    engine = create_async_engine(server_url + "/", poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    finally:
+        await engine.dispose()
 
 
 def _drop_everything(connection: Connection) -> None:

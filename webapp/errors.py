@@ -1,4 +1,4 @@
-"""Domain errors raised by the services; `webapp.web.errors` turns them into responses."""
+"""Domain errors raised by the services; `webapp.web.problems` turns them into responses."""
 
 from __future__ import annotations
 

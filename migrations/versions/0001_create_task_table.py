@@ -18,8 +18,8 @@ sa.GUID = GUID  # type: ignore[attr-defined]
 # The column types of webapp.db.Timestamp and Task.title, spelled out so that this
 # revision keeps creating the same schema whatever those become: times to the microsecond
 # on MySQL (DATETIME(6)), titles that sort regardless of case on SQLite (NOCASE).
-# `alembic check` does not compare precision or collation; tests/integration/
-# test_migrations.py compares the column types exactly.
+# `alembic check` does not compare precision or collation; tests/app/test_migrations.py
+# compares the column types exactly.
 TIMESTAMP = sa.DateTime(timezone=True).with_variant(
     mysql.DATETIME(timezone=True, fsp=6), "mysql", "mariadb"
 )

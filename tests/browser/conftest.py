@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from tests.services import CHROMIUM, need
+from tests.needs import CHROMIUM, need
 
 # Ports this suite may use for its servers (other suites on the machine use others).
 PORTS = range(8101, 8110)

@@ -30,7 +30,7 @@ from tests.cluster.compose import (
     read_env_file,
     write_env_file,
 )
-from tests.services import services_required
+from tests.needs import services_required
 from webapp.settings import PROJECT_ROOT, Settings
 
 SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}

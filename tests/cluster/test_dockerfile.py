@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from tests.cluster.compose import DOCKERFILE, container_command
-from tests.services import services_required
+from tests.needs import services_required
 from webapp.settings import PROJECT_ROOT, Settings
 
 Instruction = tuple[str, str]

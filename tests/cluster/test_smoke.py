@@ -44,7 +44,7 @@ from tests.cluster.compose import (
     read_env_file,
     write_env_file,
 )
-from tests.services import MARIADB_URL, REDIS_URL, need
+from tests.needs import MARIADB_URL, REDIS_URL, need
 from webapp.db import MIGRATIONS_DIR, VERSION_TABLE
 from webapp.settings import PROJECT_ROOT
 

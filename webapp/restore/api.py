@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Controller, Response, get, post
-from litestar.datastructures import ResponseHeader, State
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
-from litestar.types import Scope
 
+from webapp.restore.deps import DEPENDENCIES
 from webapp.restore.models import RESTORE_MAX_IDS
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
-
-
-async def provide_restore_job_service(state: State, scope: Scope) -> RestoreJobService:
-    db_config: SQLAlchemyAsyncConfig = state.db_config
-    return RestoreJobService(
-        db_config.provide_session(state, scope), state.read_cache, state.job_queue
-    )
-
-
-RestoreJobs = NamedDependency[RestoreJobService]
 
 
 def job_url(job_id: UUID) -> str:
@@ -34,6 +23,7 @@ def job_url(job_id: UUID) -> str:
 class RestoreJobController(Controller):
     path = "/api/restore-jobs"
     tags = ["restore jobs"]
+    dependencies = DEPENDENCIES
 
     @post(
         "/",
@@ -52,7 +42,9 @@ class RestoreJobController(Controller):
         ],
     )
     async def create_job(
-        self, restore_job_service: RestoreJobs, data: JSONBody[RestoreJobCreate]
+        self,
+        restore_job_service: NamedDependency[RestoreJobService],
+        data: JSONBody[RestoreJobCreate],
     ) -> Response[RestoreJobRead]:
         job = await restore_job_service.create(data)
         return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": job_url(job.id)})
@@ -64,6 +56,6 @@ class RestoreJobController(Controller):
         cache=False,
     )
     async def get_job(
-        self, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+        self, restore_job_service: NamedDependency[RestoreJobService], job_id: FromPath[UUID]
     ) -> RestoreJobRead:
         return await restore_job_service.get(job_id)

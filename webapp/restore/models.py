@@ -12,20 +12,16 @@ import datetime
 import enum
 from uuid import UUID
 
-from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
+from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import GUID
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.db import Timestamp
+from webapp.db import AuditedBase, Timestamp
 
 # One job restores at most this many explicitly chosen tasks ("all" has no limit).
 RESTORE_MAX_IDS = 10_000
 ERROR_MAX_LENGTH = 2000
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class JobStatus(enum.StrEnum):
@@ -46,7 +42,7 @@ class JobScope(enum.StrEnum):
     ALL = "all"
 
 
-class RestoreJob(UUIDv7AuditBase):
+class RestoreJob(AuditedBase):
     """One bulk restore. `created_at` is also the cutoff: only tasks deleted at or before it
     are restored, so whatever is deleted after the request stays in the trash."""
 
@@ -76,14 +72,6 @@ class RestoreJob(UUIDv7AuditBase):
     )
     finished_at: Mapped[datetime.datetime | None] = mapped_column(
         Timestamp(timezone=True), default=None
-    )
-    # The audit columns of the base class, to the microsecond on MySQL too (see Timestamp):
-    # `created_at` is compared with the tasks' `deleted_at`.
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        Timestamp(timezone=True), default=_now, sort_order=3002
-    )
-    updated_at: Mapped[datetime.datetime] = mapped_column(
-        Timestamp(timezone=True), default=_now, onupdate=_now, sort_order=3003
     )
 
 

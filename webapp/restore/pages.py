@@ -13,6 +13,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Response, get, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ValidationException
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
@@ -20,9 +21,10 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from webapp.errors import InvalidInput
-from webapp.restore.api import RestoreJobs
+from webapp.restore.deps import DEPENDENCIES
 from webapp.restore.models import RESTORE_MAX_IDS
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
+from webapp.restore.service import RestoreJobService
 from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render
 
@@ -74,11 +76,12 @@ def requested(ids: list[str], everything: bool) -> RestoreJobCreate:
 class RestorePages(PageController):
     """Start a restore from a form; watch it on its page or in its progress partial."""
 
+    dependencies = DEPENDENCIES
     exception_handlers = page_error_handlers("There is no such restore job. Go back to the trash.")
 
-    @post("/restore-jobs", name="restore:start", status_code=200)
+    @post("/restore-jobs", status_code=200)
     async def start(
-        self, request: HTMXRequest, restore_job_service: RestoreJobs
+        self, request: HTMXRequest, restore_job_service: NamedDependency[RestoreJobService]
     ) -> Response[str] | Redirect:
         form = await request.form()
         everything = form.get("all", "") in {"true", "1", "on", "yes"}
@@ -91,18 +94,24 @@ class RestorePages(PageController):
             return progress(request, job)
         return Redirect(path=job_page_url(job.id), status_code=HTTP_303_SEE_OTHER)
 
-    @get("/restore-jobs/{job_id:uuid}", name="restore:job")
+    @get("/restore-jobs/{job_id:uuid}")
     async def job_page(
-        self, request: HTMXRequest, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+        self,
+        request: HTMXRequest,
+        restore_job_service: NamedDependency[RestoreJobService],
+        job_id: FromPath[UUID],
     ) -> Response[str]:
         job = await restore_job_service.get(job_id)
         return html(
             render(request, "restore/job.html", section="trash", toasts=[], **progress_context(job))
         )
 
-    @get("/restore-jobs/{job_id:uuid}/progress", name="restore:progress")
+    @get("/restore-jobs/{job_id:uuid}/progress")
     async def job_progress(
-        self, request: HTMXRequest, restore_job_service: RestoreJobs, job_id: FromPath[UUID]
+        self,
+        request: HTMXRequest,
+        restore_job_service: NamedDependency[RestoreJobService],
+        job_id: FromPath[UUID],
     ) -> Response[str] | Redirect:
         if not is_partial(request):
             return Redirect(path=job_page_url(job_id), status_code=HTTP_303_SEE_OTHER)

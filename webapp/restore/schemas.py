@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from webapp.restore.models import RESTORE_MAX_IDS
+from webapp.restore.models import RESTORE_MAX_IDS, JobStatus
 
 StatusLabel = Literal["queued", "running", "done", "failed"]
 ScopeLabel = Literal["selected", "all"]
@@ -58,4 +58,4 @@ class RestoreJobRead(msgspec.Struct, kw_only=True):
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return JobStatus(self.status).finished

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from typing import Protocol
 from uuid import UUID
 
 import structlog
@@ -20,7 +19,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.cache import ReadCache
+from webapp.clock import utcnow
 from webapp.errors import InvalidInput, NotFound
+from webapp.jobs.kinds import JobSender
+from webapp.restore import trash
 from webapp.restore.models import (
     ERROR_MAX_LENGTH,
     RESTORE_MAX_IDS,
@@ -30,21 +32,15 @@ from webapp.restore.models import (
     RestoreJobItem,
 )
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
-from webapp.tasks.service import TaskService, TrashPlace
+from webapp.restore.trash import TrashCursor
 
 log = structlog.get_logger(__name__)
 
 _UNFINISHED = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
 
-class RestoreJobSender(Protocol):
-    """Hands a job to the workers (`webapp.queue.JobQueue`)."""
-
-    async def send_restore(self, job_id: UUID) -> None: ...
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+# The kind of job (`webapp.restore.kind`): its actor and queue are named after it.
+RESTORE_KIND = "restore"
 
 
 def percent_done(status: str, total: int, handled: int) -> int:
@@ -83,12 +79,11 @@ class RestoreJobService:
     """Create, read, run and re-send restore jobs. One instance per session."""
 
     def __init__(
-        self, session: AsyncSession, cache: ReadCache, sender: RestoreJobSender | None = None
+        self, session: AsyncSession, cache: ReadCache, sender: JobSender | None = None
     ) -> None:
         self.session = session
         self.cache = cache
         self.sender = sender
-        self.tasks = TaskService(session, cache)
 
     # ------------------------------------------------------------------ front doors
 
@@ -102,16 +97,16 @@ class RestoreJobService:
         (broker down), the job stays queued and `requeue` sends it later.
         """
         ids = self._validate(request)
-        now = _now()
+        now = utcnow()
         job = RestoreJob(created_at=now, updated_at=now, status=JobStatus.QUEUED.value)
         if ids is None:
             job.scope = JobScope.ALL.value
-            job.total = await self.tasks.trash_size(deleted_before=now)
+            job.total = await trash.trash_size(self.session, deleted_before=now)
             job.skipped = 0
             trashed: list[UUID] = []
         else:
             job.scope = JobScope.SELECTED.value
-            found = await self.tasks.in_trash(ids)
+            found = await trash.in_trash(self.session, ids)
             trashed = sorted(found)
             job.total = len(ids)
             job.skipped = len(ids) - len(trashed)
@@ -189,14 +184,14 @@ class RestoreJobService:
             return True
         if job.status == JobStatus.QUEUED:
             job.status = JobStatus.RUNNING.value
-            job.started_at = _now()
+            job.started_at = utcnow()
         if job.scope == JobScope.ALL:
             restored, skipped, last = await self._restore_from_trash(job, batch_size)
         else:
             restored, skipped, last = await self._restore_selected(job, batch_size)
         job.restored += restored
         job.skipped += skipped
-        job.updated_at = _now()
+        job.updated_at = utcnow()
         await self.session.commit()
         if restored:
             await self.cache.invalidate()
@@ -226,7 +221,7 @@ class RestoreJobService:
             await self.session.rollback()
             return
         job.status = JobStatus.DONE.value
-        job.updated_at = job.finished_at = _now()
+        job.updated_at = job.finished_at = utcnow()
         if job.scope == JobScope.ALL:
             # What was in the trash at creation and is no longer (restored or purged by
             # someone else meanwhile) was skipped.
@@ -243,15 +238,15 @@ class RestoreJobService:
         # later (InnoDB's purge): a batch that started from the beginning each time would
         # wade through more and more of them.
         after = (
-            TrashPlace(job.last_deleted_at, job.last_task_id)
+            TrashCursor(job.last_deleted_at, job.last_task_id)
             if job.last_deleted_at is not None and job.last_task_id is not None
             else None
         )
-        through = await self.tasks.trash_place(
-            deleted_before=job.created_at, after=after, offset=batch_size - 1
+        through = await trash.trash_cursor(
+            self.session, deleted_before=job.created_at, after=after, offset=batch_size - 1
         )
-        restored = await self.tasks.restore_batch(
-            deleted_before=job.created_at, after=after, through=through
+        restored = await trash.restore_batch(
+            self.session, deleted_before=job.created_at, after=after, through=through
         )
         if through is not None:
             job.last_deleted_at, job.last_task_id = through
@@ -268,13 +263,13 @@ class RestoreJobService:
         )
         if not ids:
             return 0, 0, True
-        restored = await self.tasks.restore_batch(deleted_before=job.created_at, ids=ids)
+        restored = await trash.restore_batch(self.session, deleted_before=job.created_at, ids=ids)
         job.last_task_id = ids[-1]
         return restored, len(ids) - restored, len(ids) < batch_size
 
     async def fail(self, job_id: UUID, reason: str) -> None:
         """Mark an unfinished job failed with `reason` (what its last attempt ran into)."""
-        now = _now()
+        now = utcnow()
         await self.session.execute(
             update(RestoreJob)
             .where(RestoreJob.id == job_id, RestoreJob.status.in_(_UNFINISHED))
@@ -299,7 +294,7 @@ class RestoreJobService:
         """
         if self.sender is None:
             raise RuntimeError("RestoreJobService.requeue needs a sender")
-        now = _now()
+        now = utcnow()
         stale = list(
             await self.session.scalars(
                 select(RestoreJob.id)
@@ -327,7 +322,7 @@ class RestoreJobService:
         if self.sender is None:
             return
         try:
-            await self.sender.send_restore(job_id)
+            await self.sender.send(RESTORE_KIND, job_id)
         except Exception as error:
             # The job is committed and queued: `requeue` sends it once the broker is back.
             log.warning(

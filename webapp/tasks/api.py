@@ -13,6 +13,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from webapp.errors import InvalidInput
+from webapp.tasks.deps import DEPENDENCIES
 from webapp.tasks.schemas import (
     BulkResult,
     SortKey,
@@ -26,7 +27,7 @@ from webapp.tasks.schemas import (
     TaskUpdate,
 )
 from webapp.tasks.service import TaskService
-from webapp.web.errors import problem_responses
+from webapp.web.problems import problem_responses
 
 CACHE_HEADER = ResponseHeader(
     name="X-Cache",
@@ -64,8 +65,6 @@ def parse_if_match(value: str | None) -> int | None:
     return int(text)
 
 
-Tasks = NamedDependency[TaskService]
-TaskId = FromPath[UUID]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
 Offset = Annotated[int, QueryParameter(ge=0, description="How many matching tasks to skip")]
 Search = Annotated[
@@ -79,6 +78,7 @@ Order = Annotated[SortOrder, QueryParameter(description="asc or desc")]
 class TaskController(Controller):
     path = "/api/tasks"
     tags = ["tasks"]
+    dependencies = DEPENDENCIES
 
     @get(
         "/",
@@ -89,7 +89,7 @@ class TaskController(Controller):
     )
     async def list_tasks(
         self,
-        task_service: Tasks,
+        task_service: NamedDependency[TaskService],
         status: StatusFilter = Status.ALL,
         q: Search = "",
         sort: Sort = SortKey.CREATED,
@@ -105,7 +105,7 @@ class TaskController(Controller):
         summary="Count active, completed and trashed tasks",
         response_headers=[CACHE_HEADER],
     )
-    async def count_tasks(self, task_service: Tasks) -> Response[TaskCounts]:
+    async def count_tasks(self, task_service: NamedDependency[TaskService]) -> Response[TaskCounts]:
         counts = await task_service.counts()
         return Response(counts, headers=cache_status(task_service))
 
@@ -122,7 +122,7 @@ class TaskController(Controller):
         responses=problem_responses(400, 413),
     )
     async def create_task(
-        self, task_service: Tasks, data: JSONBody[TaskCreate]
+        self, task_service: NamedDependency[TaskService], data: JSONBody[TaskCreate]
     ) -> Response[TaskRead]:
         task = await task_service.create(data)
         return Response(
@@ -137,7 +137,9 @@ class TaskController(Controller):
         response_headers=[CACHE_HEADER, ETAG_HEADER],
         responses=problem_responses(400, 404),
     )
-    async def get_task(self, task_service: Tasks, task_id: TaskId) -> Response[TaskRead]:
+    async def get_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> Response[TaskRead]:
         task = await task_service.get(task_id)
         return Response(task, headers={**cache_status(task_service), "ETag": etag(task)})
 
@@ -153,8 +155,8 @@ class TaskController(Controller):
     )
     async def update_task(
         self,
-        task_service: Tasks,
-        task_id: TaskId,
+        task_service: NamedDependency[TaskService],
+        task_id: FromPath[UUID],
         data: JSONBody[TaskUpdate],
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[TaskRead]:
@@ -167,7 +169,9 @@ class TaskController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=problem_responses(400, 404),
     )
-    async def delete_task(self, task_service: Tasks, task_id: TaskId) -> None:
+    async def delete_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> None:
         await task_service.delete(task_id)
 
     @post(
@@ -177,7 +181,9 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 404),
     )
-    async def complete_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+    async def complete_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> TaskRead:
         return await task_service.complete(task_id)
 
     @post(
@@ -187,7 +193,9 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 404),
     )
-    async def reopen_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+    async def reopen_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> TaskRead:
         return await task_service.reopen(task_id)
 
     @post(
@@ -197,7 +205,9 @@ class TaskController(Controller):
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 404),
     )
-    async def restore_task(self, task_service: Tasks, task_id: TaskId) -> TaskRead:
+    async def restore_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> TaskRead:
         return await task_service.restore(task_id)
 
     @post(
@@ -205,21 +215,22 @@ class TaskController(Controller):
         summary="Move every completed task to the trash",
         status_code=HTTP_200_OK,
     )
-    async def clear_completed(self, task_service: Tasks) -> BulkResult:
+    async def clear_completed(self, task_service: NamedDependency[TaskService]) -> BulkResult:
         return BulkResult(affected=await task_service.clear_completed())
 
     @post("/complete-all", summary="Complete every active task", status_code=HTTP_200_OK)
-    async def complete_all(self, task_service: Tasks) -> BulkResult:
+    async def complete_all(self, task_service: NamedDependency[TaskService]) -> BulkResult:
         return BulkResult(affected=await task_service.complete_all())
 
     @post("/reopen-all", summary="Reopen every completed task", status_code=HTTP_200_OK)
-    async def reopen_all(self, task_service: Tasks) -> BulkResult:
+    async def reopen_all(self, task_service: NamedDependency[TaskService]) -> BulkResult:
         return BulkResult(affected=await task_service.reopen_all())
 
 
 class TrashController(Controller):
     path = "/api/trash"
     tags = ["trash"]
+    dependencies = DEPENDENCIES
 
     @get(
         "/",
@@ -230,7 +241,7 @@ class TrashController(Controller):
     )
     async def list_trash(
         self,
-        task_service: Tasks,
+        task_service: NamedDependency[TaskService],
         q: Search = "",
         sort: Sort = SortKey.DELETED,
         order: Order = SortOrder.DESC,
@@ -247,9 +258,11 @@ class TrashController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         responses=problem_responses(400, 404, 409),
     )
-    async def purge_task(self, task_service: Tasks, task_id: TaskId) -> None:
+    async def purge_task(
+        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+    ) -> None:
         await task_service.purge(task_id)
 
     @delete("/", summary="Empty the trash", status_code=HTTP_204_NO_CONTENT)
-    async def empty_trash(self, task_service: Tasks) -> None:
+    async def empty_trash(self, task_service: NamedDependency[TaskService]) -> None:
         await task_service.empty_trash()

@@ -5,18 +5,13 @@ from __future__ import annotations
 import datetime
 import enum
 
-from advanced_alchemy.base import UUIDv7AuditBase
 from sqlalchemy import Date, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.db import Timestamp
+from webapp.db import AuditedBase, Timestamp
 
 TITLE_MAX_LENGTH = 200
 NOTES_MAX_LENGTH = 10_000
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class Priority(enum.IntEnum):
@@ -36,7 +31,7 @@ class Priority(enum.IntEnum):
         return cls[label.upper()]
 
 
-class Task(UUIDv7AuditBase):
+class Task(AuditedBase):
     """A task. `completed_at` null = active; `deleted_at` not null = in the trash."""
 
     __tablename__ = "task"
@@ -69,13 +64,6 @@ class Task(UUIDv7AuditBase):
         Timestamp(timezone=True), default=None
     )
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # The audit columns of the base class, to the microsecond on MySQL too (see Timestamp).
-    created_at: Mapped[datetime.datetime] = mapped_column(
-        Timestamp(timezone=True), default=_now, sort_order=3002
-    )
-    updated_at: Mapped[datetime.datetime] = mapped_column(
-        Timestamp(timezone=True), default=_now, onupdate=_now, sort_order=3003
-    )
 
     # SQLAlchemy adds `AND version = :old` to every ORM UPDATE and bumps it, so two
     # writers that read the same version cannot both win.

@@ -77,10 +77,6 @@ class TaskRead(msgspec.Struct, kw_only=True):
     updated_at: Instant
     version: Version
 
-    @property
-    def completed(self) -> bool:
-        return self.completed_at is not None
-
 
 class TaskPage(msgspec.Struct, kw_only=True):
     """One page of a task list plus the number of tasks matching the filters."""

@@ -37,7 +37,7 @@ def logging_plugin(settings: Settings) -> StructlogPlugin:
                     structlog.BytesLoggerFactory() if as_json else structlog.PrintLoggerFactory()
                 ),
                 # 4xx are the client's business; unexpected errors are logged once, by
-                # webapp.web.errors, without the request body.
+                # webapp.web.problems, without the request body.
                 log_exceptions="never",
                 pretty_print_tty=not as_json,
                 # Cached loggers keep the configuration of the first app that used them: a

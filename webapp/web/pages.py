@@ -4,7 +4,7 @@ or a small page, never JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -17,7 +17,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from webapp.errors import DomainError, NotFound
-from webapp.web.errors import problem_for
+from webapp.web.problems import problem_for
 from webapp.web.security import local_path, same_origin_path
 from webapp.web.templating import html, render
 
@@ -77,6 +77,29 @@ def see_other(request: HTMXRequest, where: str, toast: Toast | None = None) -> R
     if toast is not None:
         flash_toast(request, toast)
     return Redirect(path=where, status_code=HTTP_303_SEE_OTHER)
+
+
+async def reply(
+    request: HTMXRequest,
+    here: str,
+    parts: Callable[[], Awaitable[Sequence[str]]],
+    *,
+    toast: Toast | None = None,
+    reload_toast: Toast | None = None,
+) -> Response[str] | Redirect:
+    """The answer to a form post, the one place the two ways of answering part.
+
+    htmx: the partials `parts()` renders (the first swapped where the request aimed, the
+    others out of band), then `toast` out of band. Without JS: a 303 back to `here`
+    with `toast`, or else `reload_toast`: a message only a reloaded page needs, where the
+    change itself is not seen happening.
+    """
+    if not is_partial(request):
+        return see_other(request, here, toast or reload_toast)
+    rendered = list(await parts())
+    if toast is not None:
+        rendered.append(oob(request, "_toasts.html", toasts=[toast], here=here))
+    return partials(*rendered)
 
 
 EXPIRED_FORM = (

@@ -15,8 +15,13 @@ from webapp.settings import PROJECT_ROOT
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 
+def plural(word: str, count: int) -> str:
+    """`word` as it goes with `count`: "1 task", "2 tasks" (the filter `plural` too)."""
+    return word if count == 1 else f"{word}s"
+
+
 def jinja_environment() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         # Every value is HTML-escaped unless a template marks it safe: a task titled
         # `<img src=x onerror=alert(1)>` is shown as text.
@@ -29,6 +34,8 @@ def jinja_environment() -> Environment:
         # file's mtime on every render keeps the list page cheap.
         auto_reload=False,
     )
+    environment.filters["plural"] = plural
+    return environment
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

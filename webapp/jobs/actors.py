@@ -1,0 +1,204 @@
+"""Running jobs on a worker: one Dramatiq actor per kind of job, the worker process's own
+engine and cache, retries of transient errors, and re-sending lost jobs at boot.
+
+Actors are async (Dramatiq's AsyncIO middleware runs them on the worker process's event
+loop) and use that process's own database engine and read cache, made on first use on
+that loop and closed when the worker stops: never the web app's, which live on another
+loop (in-process mode) or in another process.
+
+Failures: a transient database error (connection lost, deadlock, lock timeout) is raised
+again so that Dramatiq's Retries middleware re-delivers the message with exponential
+backoff; the job carries on from what it last committed. Any other error, or a
+transient one after the last retry, marks the job failed with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import CurrentMessage, Middleware
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from webapp.cache import ReadCache, build_read_cache
+from webapp.db import create_engine
+from webapp.errors import NotFound
+from webapp.jobs.broker import queue_name
+from webapp.jobs.kinds import JobContext, JobKind, JobSender, requeue_all
+from webapp.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# A job longer than this is interrupted and re-delivered; it then carries on where it was.
+TIME_LIMIT_MS = 60 * 60 * 1000
+# A job whose row has not changed for this long is presumed to have lost its message.
+REQUEUE_AFTER = datetime.timedelta(seconds=60)
+# What a failed job's reason may hold (the jobs' `error` columns are this long).
+REASON_MAX_LENGTH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a job is retried after a transient database error.
+
+    The defaults ride out about half a minute of database outage (1, 2, 4, 8, 16 s).
+    """
+
+    max_retries: int = 5
+    min_backoff_ms: int = 1000
+    max_backoff_ms: int = 30_000
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying again later may succeed (the database was unreachable or busy)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | PoolTimeoutError | OSError)
+
+
+def failure_reason(error: BaseException) -> str:
+    """What a failed job tells its user: the error, without SQL or parameters."""
+    detail = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    return f"{type(error).__name__}: {detail}"[:REASON_MAX_LENGTH]
+
+
+class WorkerResources(Middleware):
+    """A worker process's engine and read cache, made on first use on the worker's event
+    loop and closed when the worker shuts down (before the AsyncIO middleware stops the
+    loop: Dramatiq calls `after_*` hooks in reverse order, and this is added after it)."""
+
+    def __init__(
+        self, settings: Settings, cache_factory: Callable[[], ReadCache] | None = None
+    ) -> None:
+        self.settings = settings
+        self._cache_factory = cache_factory or (lambda: build_read_cache(settings))
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+        self._cache: ReadCache | None = None
+
+    @property
+    def cache(self) -> ReadCache:
+        if self._cache is None:
+            self._cache = self._cache_factory()
+        return self._cache
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        if self._sessions is None:
+            # A job holds one connection at a time, and a process runs at most one job per
+            # worker thread: a bigger pool would only keep idle connections open.
+            pool_size = min(self.settings.db_pool_size, self.settings.worker_threads)
+            self._engine = create_engine(
+                self.settings.model_copy(update={"db_pool_size": pool_size})
+            )
+            self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
+        async with self._sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def context(self, sender: JobSender | None) -> AsyncIterator[JobContext]:
+        """A JobContext on a new session of this process's engine."""
+        async with self.session() as session:
+            yield JobContext(
+                session=session, cache=self.cache, settings=self.settings, sender=sender
+            )
+
+    async def aclose(self) -> None:
+        if self._cache is not None:
+            await self._cache.close()
+            self._cache = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = self._sessions = None
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self.aclose())
+
+
+def _attempt() -> int:
+    """How many times the current message has been retried already (0 the first time)."""
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message is not None else 0
+
+
+def declare_actor(
+    broker: dramatiq.Broker,
+    kind: JobKind,
+    resources: WorkerResources,
+    *,
+    sender: JobSender | None = None,
+    retry: RetryPolicy | None = None,
+) -> dramatiq.Actor[[str], None]:
+    """Declare the actor of `kind` on `broker`. The broker needs the AsyncIO and
+    CurrentMessage middleware, and `resources` among its middleware."""
+    policy = retry or RetryPolicy()
+
+    async def run_job(job_id: str) -> None:
+        try:
+            job = UUID(job_id)
+        except ValueError:
+            log.error("job message with a malformed id dropped", kind=kind.name, job_id=job_id)
+            return
+        try:
+            async with resources.context(sender) as context:
+                summary = await kind.run(context, job)
+            log.info("job finished", kind=kind.name, job_id=job_id, **summary)
+        except NotFound:
+            log.warning("job no longer exists; message dropped", kind=kind.name, job_id=job_id)
+        except Exception as error:
+            attempt = _attempt()
+            if is_transient(error) and attempt < policy.max_retries:
+                log.warning(
+                    "job hit a transient error; Dramatiq will retry it",
+                    kind=kind.name,
+                    job_id=job_id,
+                    attempt=attempt + 1,
+                    error=failure_reason(error),
+                )
+                raise
+            log.error("job failed", kind=kind.name, job_id=job_id, error=failure_reason(error))
+            # If this fails too (the database is still down), the error propagates, the
+            # job stays unfinished, and `requeue` sends it again later.
+            async with resources.context(None) as context:
+                await kind.fail(context, job, failure_reason(error))
+
+    return dramatiq.actor(
+        actor_name=f"{kind.name}_job",
+        queue_name=queue_name(resources.settings, kind.name),
+        broker=broker,
+        max_retries=policy.max_retries,
+        min_backoff=policy.min_backoff_ms,
+        max_backoff=policy.max_backoff_ms,
+        time_limit=TIME_LIMIT_MS,
+    )(run_job)
+
+
+class RequeueOnBoot(Middleware):
+    """When a worker process starts, it re-sends jobs left unfinished and untouched for
+    REQUEUE_AFTER: their message was lost (see each kind's `requeue`). Best effort."""
+
+    def __init__(
+        self, kinds: Sequence[JobKind], resources: WorkerResources, sender: JobSender
+    ) -> None:
+        self.kinds = kinds
+        self.resources = resources
+        self.sender = sender
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self._requeue())
+
+    async def _requeue(self) -> None:
+        await requeue_all(self.kinds, lambda: self.resources.context(self.sender), REQUEUE_AFTER)

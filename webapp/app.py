@@ -27,8 +27,8 @@ from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
 from webapp.tasks.pages import TaskPages
 from webapp.web.health import HealthController
-from webapp.web.logging import log_every_request, logging_plugin
-from webapp.web.problems import EXCEPTION_HANDLERS
+from webapp.web.logging import AccessLog, logging_plugin
+from webapp.web.problems import EXCEPTION_HANDLERS, LastResort
 from webapp.web.security import (
     CrossSiteApiGuard,
     add_security_headers,
@@ -125,4 +125,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
         lifespan=[lifespan],
         state=State({"settings": settings, "db_config": db_config}),
     )
-    return log_every_request(app)
+    # Outermost: every request gets its access line, and an error that escapes the app
+    # still gets a problem+json answer (see LastResort).
+    app.asgi_handler = AccessLog(LastResort(app.asgi_handler))
+    return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import MetaData, event, pool
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
@@ -92,32 +95,86 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def create_engine(settings: Settings, *, pooled: bool = True) -> AsyncEngine:
-    """An engine for this process. Each process (app, worker, migrator) makes its own."""
+# A job's statements (a batch of thousands of rows) may take longer than a request's.
+JOB_STATEMENT_TIMEOUT_SECONDS = 120.0
+
+
+def _mysql_deadline(seconds: float) -> Callable[[Any, Any], None]:
+    """On each new MySQL/MariaDB connection: the server stops a statement running longer
+    than `seconds` (MariaDB: max_statement_time; MySQL 8: max_execution_time, SELECTs)."""
+
+    def set_deadline(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT VERSION()")
+        (version,) = cursor.fetchone()
+        if "mariadb" in str(version).lower():
+            cursor.execute(f"SET SESSION max_statement_time = {seconds:.3f}")
+        else:
+            cursor.execute(f"SET SESSION max_execution_time = {int(seconds * 1000)}")
+        cursor.close()
+
+    return set_deadline
+
+
+def create_engine(
+    settings: Settings, *, pooled: bool = True, statement_timeout: float | None = None
+) -> AsyncEngine:
+    """An engine for this process. Each process (app, worker, migrator) makes its own.
+
+    Every statement has a deadline, `statement_timeout` seconds (DB_STATEMENT_TIMEOUT_SECONDS
+    by default; migrations run without one, pooled=False): the server stops a statement
+    that runs longer, and the driver gives up on a server that does not answer at all (a
+    stalled process) a second after that. Waiting for a pooled connection has a deadline
+    too (DB_POOL_TIMEOUT_SECONDS). Both end in an error the app answers with 503.
+    """
     url = settings.database_url
+    deadline = (
+        settings.db_statement_timeout_seconds if statement_timeout is None else statement_timeout
+    )
+    # SQL errors must not carry the statement's parameters (a search text, a title) into
+    # logs or job errors.
+    common: dict[str, Any] = {"hide_parameters": True}
     if settings.is_sqlite:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = (
-            create_async_engine(url)
+        kwargs = (
+            {"pool_timeout": settings.db_pool_timeout_seconds}
             if pooled
-            else create_async_engine(url, poolclass=pool.NullPool)
+            else {"poolclass": pool.NullPool}
         )
+        engine = create_async_engine(url, **common, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs: dict[str, object] = (
-        {"pool_size": settings.db_pool_size, "pool_recycle": 3600, "pool_pre_ping": True}
-        if pooled
-        else {"poolclass": pool.NullPool}
+    if not pooled:
+        return create_async_engine(url, **common, poolclass=pool.NullPool)
+    engine = create_async_engine(
+        url,
+        **common,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_recycle=3600,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": max(1, round(settings.db_pool_timeout_seconds)),
+            "read_timeout": deadline + 1,
+        },
     )
-    return create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _mysql_deadline(deadline))
+    return engine
 
 
 def sqlalchemy_config(
     settings: Settings, engine: AsyncEngine | None = None
 ) -> SQLAlchemyAsyncConfig:
     return SQLAlchemyAsyncConfig(
+        # Closes the request's session as its response starts, swallowing (and logging
+        # at debug) an error of a connection that died with the database. The default
+        # handler lets that error escape the app while the response starts, and the
+        # server then answers a bare text 500 in place of the app's problem+json 503.
+        # Services commit their own writes, so the commit it makes on a 2xx only ends a
+        # read's transaction (as a close would have, with a rollback).
+        before_send_handler="autocommit_include_redirects",
         engine_instance=engine or create_engine(settings),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         alembic_config=AlembicAsyncConfig(
@@ -148,6 +205,21 @@ async def create_database(url: str) -> None:
             await connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
     finally:
         await engine.dispose()
+
+
+def database_unavailable(error: BaseException) -> BaseException | None:
+    """The error of a database that does not answer in time (refused, gone, stalled,
+    overloaded, no free connection in the pool), if `error` is or wraps one: trying
+    again later may succeed. The repository and the driver wrap errors; the cause chain
+    keeps the original."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OperationalError | InterfaceError | PoolTimeoutError):
+            return cause
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return cause
+        cause = cause.__cause__
+    return None
 
 
 def _drop_everything(connection: Connection) -> None:

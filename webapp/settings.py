@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     )
     db_reset_on_start: bool = False
     db_pool_size: Annotated[int, Field(ge=1, le=100)] = 10
+    db_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 3.0
+    db_statement_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     redis_url: str = ""
     broker_url: str = ""
     secret_key: SecretStr = SecretStr("")

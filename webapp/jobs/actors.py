@@ -25,12 +25,11 @@ import dramatiq
 import structlog
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import CurrentMessage, Middleware
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from webapp.cache import ReadCache, build_read_cache
-from webapp.db import create_engine
+from webapp.db import JOB_STATEMENT_TIMEOUT_SECONDS, create_engine, database_unavailable
 from webapp.errors import NotFound
 from webapp.jobs.broker import queue_name
 from webapp.jobs.kinds import JobContext, JobKind, JobSender, requeue_all
@@ -60,9 +59,7 @@ class RetryPolicy:
 
 def is_transient(error: BaseException) -> bool:
     """Whether trying again later may succeed (the database was unreachable or busy)."""
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, OperationalError | InterfaceError | PoolTimeoutError | OSError)
+    return database_unavailable(error) is not None or isinstance(error, OSError)
 
 
 def failure_reason(error: BaseException) -> str:
@@ -98,7 +95,8 @@ class WorkerResources(Middleware):
             # worker thread: a bigger pool would only keep idle connections open.
             pool_size = min(self.settings.db_pool_size, self.settings.worker_threads)
             self._engine = create_engine(
-                self.settings.model_copy(update={"db_pool_size": pool_size})
+                self.settings.model_copy(update={"db_pool_size": pool_size}),
+                statement_timeout=JOB_STATEMENT_TIMEOUT_SECONDS,
             )
             self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         async with self._sessions() as session:

@@ -17,7 +17,7 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from webapp.errors import DomainError, NotFound
-from webapp.web.problems import problem_for
+from webapp.web.problems import problem_for, problem_headers
 from webapp.web.security import local_path, same_origin_path
 from webapp.web.templating import html, render
 
@@ -127,7 +127,7 @@ def page_error_handlers(not_found: str) -> dict[type[Exception] | int, PageError
             message = not_found
         else:
             message = problem.detail
-        headers = dict(getattr(exc, "headers", None) or {})
+        headers = problem_headers(exc, problem)
         if is_partial(request):
             # Swap nothing where the request aimed; only the toast, out of band.
             toast = Toast(text=message, error=True)

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import MediaType, Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
@@ -26,8 +27,9 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
-from sqlalchemy.exc import OperationalError
+from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
+from webapp.db import database_unavailable
 from webapp.errors import Conflict, DomainError, InvalidInput, NotFound, StaleVersion
 
 log = structlog.get_logger(__name__)
@@ -122,17 +124,18 @@ def _field_errors(extra: Any) -> list[FieldError]:
     return errors
 
 
-def _database_unavailable(exc: BaseException) -> OperationalError | None:
-    """The error of a database that does not answer (refused, gone, overloaded), if so.
-
-    The repository wraps driver errors in its own; the cause chain keeps the original.
-    """
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OperationalError):
-            return cause
-        cause = cause.__cause__
-    return None
+# How long a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 2
+UNAVAILABLE = Problem(
+    status=HTTP_503_SERVICE_UNAVAILABLE,
+    title="Service Unavailable",
+    detail="the database is not answering; try again shortly",
+)
+INTERNAL_ERROR = Problem(
+    status=HTTP_500_INTERNAL_SERVER_ERROR,
+    title="Internal Server Error",
+    detail="something went wrong on our side; it has been logged",
+)
 
 
 def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
@@ -164,29 +167,30 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, HTTPException):
         title = HTTPStatus(exc.status_code).phrase
         return Problem(status=exc.status_code, title=title, detail=exc.detail or title)
-    if unavailable := _database_unavailable(exc):
+    if unavailable := database_unavailable(exc):
+        cause = getattr(unavailable, "orig", None) or unavailable
         log.error(
             "database unavailable",
             method=request.method,
             path=request.url.path,
-            error=str(unavailable.orig),
+            error=f"{type(cause).__name__}: {cause}",
         )
-        return Problem(
-            status=HTTP_503_SERVICE_UNAVAILABLE,
-            title="Service Unavailable",
-            detail="the database is not answering; try again shortly",
-        )
+        return UNAVAILABLE
     log.error("unhandled error", method=request.method, path=request.url.path, exc_info=exc)
-    return Problem(
-        status=HTTP_500_INTERNAL_SERVER_ERROR,
-        title="Internal Server Error",
-        detail="something went wrong on our side; it has been logged",
-    )
+    return INTERNAL_ERROR
+
+
+def problem_headers(exc: Exception, problem: Problem) -> dict[str, str]:
+    """The headers of an error response: the exception's own, and Retry-After on a 503."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if problem.status == HTTP_503_SERVICE_UNAVAILABLE:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
+    return headers
 
 
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     problem = problem_for(request, exc)
-    headers = getattr(exc, "headers", None) or {}
+    headers = problem_headers(exc, problem)
     if request.url.path.split("/")[1] in {"api", "docs"}:
         return Response(
             problem, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
@@ -204,3 +208,60 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: error_response,
     Exception: error_response,
 }
+
+
+class LastResort:
+    """Around the whole app: an exception that escapes it still gets a complete
+    problem+json answer if the response has not started, instead of the server's bare
+    text 500. Such an exception comes from outside the routes' exception handlers: a
+    before_send hook (Litestar then raises "Exception caught after response started",
+    though nothing was sent) or a middleware. Once the response has started nothing more
+    can be said: the error propagates and the server ends the connection, so the client
+    sees no response rather than a wrong one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            # Litestar runs the app's before_send hooks inside `send`: the response has
+            # started only once they have passed and the message went out.
+            await send(message)
+            if message["type"] == "http.response.start":
+                started = True
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as error:
+            if started:
+                raise
+            problem = _escaped_problem(scope, error)
+            body = msgspec.json.encode(problem)
+            headers = [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
+            if problem.status == HTTP_503_SERVICE_UNAVAILABLE:
+                headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start",
+                "status": problem.status,
+                "headers": headers,
+            }
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _escaped_problem(scope: Scope, error: Exception) -> Problem:
+    if database_unavailable(error):
+        log.error("database unavailable", path=scope.get("path"), error=type(error).__name__)
+        return UNAVAILABLE
+    log.error("unhandled error outside the routes", path=scope.get("path"), exc_info=error)
+    return INTERNAL_ERROR

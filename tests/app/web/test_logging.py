@@ -15,6 +15,8 @@ from litestar.testing import AsyncTestClient
 
 from tests.databases import make_settings
 from webapp.app import create_app
+from webapp.logs import flush_logs
+from webapp.tasks.service import TaskService
 
 Client = AsyncTestClient[Litestar]
 SECRET = "hunter2-do-not-log"
@@ -58,8 +60,6 @@ async def test_one_line_per_request_with_method_path_and_status(client: Client) 
 async def test_an_unexpected_error_is_logged_once_without_the_body(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webapp.tasks.service import TaskService
-
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the cause")
 
@@ -86,9 +86,11 @@ async def json_client(database_url: str) -> AsyncIterator[Client]:
 async def test_json_format_writes_one_json_object_a_line(
     json_client: Client, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    flush_logs()
     capfd.readouterr()
     await json_client.post("/api/tasks", json={"title": "t", "notes": SECRET})
     await json_client.get("/health")
+    flush_logs()
 
     lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.strip()]
     access = [line for line in lines if line.get("event") == "request"]
@@ -98,3 +100,45 @@ async def test_json_format_writes_one_json_object_a_line(
     ]
     assert all("timestamp" in a for a in access)
     assert SECRET not in json.dumps(lines)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carried(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    log_format: str,
+) -> None:
+    """What an unexpected error writes: its traceback once, without the frames' variables
+    (which held the request's headers, and took seconds to render on the event loop)."""
+
+    async def broken(self: TaskService, *args: object, **kwargs: object) -> None:
+        secret_in_a_local = SECRET  # noqa: F841  (what a traceback with locals would show)
+        raise RuntimeError("the cause")
+
+    monkeypatch.setattr(TaskService, "list_tasks_json", broken)
+    settings = make_settings(database_url, log_format=log_format, secret_key="k" * 40)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        page = await client.get("/")  # the CSRF cookie and token a browser would send
+        token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        flush_logs()
+        capfd.readouterr()
+        response = await client.get(
+            "/api/tasks",
+            params={"q": f"search-{SECRET}"},
+            headers={
+                "Authorization": f"Bearer auth-{SECRET}",
+                "Cookie": f"tasks_session=cookie-{SECRET}",
+                "X-CSRFToken": token,
+            },
+        )
+        flush_logs()
+        output = capfd.readouterr().out
+
+    assert response.status_code == 500
+    assert output.count("Traceback (most recent call last)") == 1
+    assert "RuntimeError: the cause" in output
+    for leaked in (SECRET, token, "tasks_session", "Bearer"):
+        assert leaked not in output, leaked
+    # A plain traceback: a few lines a frame, not a rendering of every frame's variables.
+    assert len(output.splitlines()) < 120

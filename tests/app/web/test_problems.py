@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 import pytest
-from litestar import Litestar
+from litestar import Litestar, get
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.testing import AsyncTestClient, RequestFactory
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.databases import make_settings
 from webapp.app import create_app
 from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
-from webapp.web.problems import PROBLEM_JSON, Problem, error_response, problem_responses
+from webapp.settings import Settings
+from webapp.tasks import queries
+from webapp.web.problems import (
+    PROBLEM_JSON,
+    LastResort,
+    Problem,
+    error_response,
+    problem_responses,
+)
 
 
 def problem(exc: Exception, path: str = "/api/tasks") -> tuple[int, str, dict[str, Any]]:
@@ -139,5 +152,87 @@ async def test_a_database_that_is_down_is_a_503_problem(
     response = await client_without_database.request(method, url, **kwargs)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.headers["retry-after"] == "2"
     assert set(response.json()) == {"status", "title", "detail"}
     assert "127.0.0.1" not in response.text
+
+
+# ------------------------------------------------------------------ a slow or busy database
+
+
+async def test_no_free_connection_in_the_pool_is_a_503_with_retry_after(
+    client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def exhausted(*args: object, **kwargs: object) -> None:
+        raise PoolTimeoutError("QueuePool limit of size 10 overflow 10 reached")
+
+    monkeypatch.setattr(queries, "load_page", exhausted)
+    response = await client.get("/api/tasks")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["title"] == "Service Unavailable"
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
+async def test_a_statement_past_its_deadline_is_stopped_and_answered_503(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DB_STATEMENT_TIMEOUT_SECONDS: MariaDB stops the statement, the request gets a 503
+    in about that time instead of waiting for the statement (or a stalled server)."""
+    async def slow_page(session: AsyncSession, query: object) -> None:
+        await session.execute(text("SELECT SLEEP(5)"))
+
+    monkeypatch.setattr(queries, "load_page", slow_page)
+    app = create_app(settings.model_copy(update={"db_statement_timeout_seconds": 0.5}))
+    async with AsyncTestClient(app=app) as client:
+        started = time.monotonic()
+        response = await client.get("/api/tasks")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"
+    assert elapsed < 3, elapsed
+
+
+async def test_a_session_that_fails_to_close_does_not_spoil_the_answer(
+    client: AsyncTestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's session is closed as the response starts; if the database died
+    meanwhile the close fails, and that must not turn a complete answer into the
+    server's bare text 500."""
+    real_close = AsyncSession.close
+
+    async def failing_close(self: AsyncSession) -> None:
+        await real_close(self)
+        raise OperationalError("ROLLBACK", {}, Exception("Lost connection to server"))
+
+    monkeypatch.setattr(AsyncSession, "close", failing_close)
+    response = await client.get("/api/tasks")  # a cache miss: it opens a session
+    assert response.status_code == 200
+    assert response.json()["items"] == []
+
+
+async def test_an_error_escaping_the_app_is_still_a_problem() -> None:
+    """LastResort: an exception raised outside the routes' handlers (here a before_send
+    hook, as advanced-alchemy's session close was) before the response started still gets
+    a complete problem+json answer, not the server's text 500."""
+
+    failures = [OperationalError("ROLLBACK", {}, Exception("gone"))]
+
+    async def broken_hook(message: Any, scope: Any) -> None:
+        # Like a session close on a dead connection: fails once, then has nothing to do.
+        if failures:
+            raise failures.pop()
+
+    @get("/thing")
+    async def thing() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = Litestar([thing], before_send=[broken_hook])
+    app.asgi_handler = LastResort(app.asgi_handler)
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/thing")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["title"] == "Service Unavailable"

@@ -7,6 +7,7 @@ methods. Reads go through the read cache (`webapp.cache.reads`) and the SQL of
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID
@@ -28,6 +29,8 @@ Where = Literal["live", "trash", "any"]
 
 LIMIT_MAX = 100
 SEARCH_MAX_LENGTH = 200
+# How often a change without a version is tried when other writers keep winning the race.
+WRITE_ATTEMPTS = 5
 
 
 def clean_title(title: str) -> str:
@@ -208,13 +211,44 @@ class TaskService:
         self.session.add(task)
         return await self._save(task)
 
+    async def _change(
+        self,
+        task_id: UUID,
+        where: Where,
+        apply: Callable[[Task, datetime.datetime], bool],
+        *,
+        versioned: bool = False,
+    ) -> TaskRead:
+        """Load the task, `apply(task, now)` the change (False: nothing to change, and
+        nothing touched) and commit it.
+
+        Another writer may commit between the load and the commit; the version check of
+        the UPDATE then refuses this one. A change made against a version the caller
+        named (`versioned`) is refused with StaleVersion: the caller edited what is no
+        longer there. A change without one ("complete it", "rename it") is applied again
+        to the task as it now is, up to WRITE_ATTEMPTS times.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            task = await self._load(task_id, where)
+            now = utcnow()
+            if not apply(task, now):
+                return queries.to_read(task)  # already so: nothing written
+            task.updated_at = now
+            try:
+                return await self._save(task)
+            except StaleVersion:
+                if versioned or attempt == WRITE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def update(
         self, task_id: UUID, changes: TaskUpdate, *, expected_version: int | None = None
     ) -> TaskRead:
         """Change some fields of a live task.
 
         The version in `changes` (or `expected_version`, from an If-Match header) must be
-        the stored one; a stale version raises StaleVersion and changes nothing.
+        the stored one; a stale version raises StaleVersion and changes nothing. Without
+        a version the change is applied to the task as it is.
         """
         errors: dict[str, str] = {}
         title = notes = None
@@ -230,47 +264,52 @@ class TaskService:
                 errors |= error.errors
         if errors:
             raise InvalidInput(errors)
+        expectations = [
+            (expected, precondition)
+            for expected, precondition in ((changes.version, False), (expected_version, True))
+            if isinstance(expected, int)
+        ]
 
-        task = await self._load(task_id, "live")
-        for expected, precondition in ((changes.version, False), (expected_version, True)):
-            if isinstance(expected, int) and expected != task.version:
-                raise StaleVersion(
-                    f"version {expected} is stale; the task is at version {task.version}",
-                    current_version=task.version,
-                    precondition=precondition,
-                )
-        changed = False
+        def apply(task: Task, now: datetime.datetime) -> bool:
+            for expected, precondition in expectations:
+                if expected != task.version:
+                    raise StaleVersion(
+                        f"version {expected} is stale; the task is at version {task.version}",
+                        current_version=task.version,
+                        precondition=precondition,
+                    )
+            changed = False
 
-        def assign(field: str, value: object) -> None:
-            nonlocal changed
-            if getattr(task, field) != value:
-                setattr(task, field, value)
-                changed = True
+            def assign(field: str, value: object) -> None:
+                nonlocal changed
+                if getattr(task, field) != value:
+                    setattr(task, field, value)
+                    changed = True
 
-        if title is not None:
-            assign("title", title)
-        if notes is not None:
-            assign("notes", notes)
-        if not isinstance(changes.priority, msgspec.UnsetType):
-            assign("priority", int(Priority.from_label(changes.priority)))
-        if not isinstance(changes.due_date, msgspec.UnsetType):
-            assign("due_date", changes.due_date)
-        if not isinstance(changes.completed, msgspec.UnsetType) and changes.completed != (
-            task.completed_at is not None
-        ):
-            assign("completed_at", utcnow() if changes.completed else None)
-        if not changed:
-            return queries.to_read(task)
-        task.updated_at = utcnow()
-        return await self._save(task)
+            if title is not None:
+                assign("title", title)
+            if notes is not None:
+                assign("notes", notes)
+            if not isinstance(changes.priority, msgspec.UnsetType):
+                assign("priority", int(Priority.from_label(changes.priority)))
+            if not isinstance(changes.due_date, msgspec.UnsetType):
+                assign("due_date", changes.due_date)
+            if not isinstance(changes.completed, msgspec.UnsetType) and changes.completed != (
+                task.completed_at is not None
+            ):
+                assign("completed_at", now if changes.completed else None)
+            return changed
+
+        return await self._change(task_id, "live", apply, versioned=bool(expectations))
 
     async def _set_completed(self, task_id: UUID, completed: bool) -> TaskRead:
-        task = await self._load(task_id, "live")
-        if (task.completed_at is not None) == completed:
-            return queries.to_read(task)  # already so: idempotent, nothing written
-        task.completed_at = utcnow() if completed else None
-        task.updated_at = utcnow()
-        return await self._save(task)
+        def apply(task: Task, now: datetime.datetime) -> bool:
+            if (task.completed_at is not None) == completed:
+                return False  # already so: idempotent
+            task.completed_at = now if completed else None
+            return True
+
+        return await self._change(task_id, "live", apply)
 
     async def complete(self, task_id: UUID) -> TaskRead:
         """Mark a live task completed (a no-op if it already is)."""
@@ -282,19 +321,23 @@ class TaskService:
 
     async def delete(self, task_id: UUID) -> TaskRead:
         """Move a live task to the trash; it can be restored until it is purged."""
-        task = await self._load(task_id, "live")
-        task.deleted_at = utcnow()
-        task.updated_at = task.deleted_at
-        return await self._save(task)
+
+        def apply(task: Task, now: datetime.datetime) -> bool:
+            task.deleted_at = now
+            return True
+
+        return await self._change(task_id, "live", apply)
 
     async def restore(self, task_id: UUID) -> TaskRead:
         """Bring a task back from the trash, to its old place. A live task is left as it is."""
-        task = await self._load(task_id, "any")
-        if task.deleted_at is None:
-            return queries.to_read(task)
-        task.deleted_at = None
-        task.updated_at = utcnow()
-        return await self._save(task)
+
+        def apply(task: Task, now: datetime.datetime) -> bool:
+            if task.deleted_at is None:
+                return False
+            task.deleted_at = None
+            return True
+
+        return await self._change(task_id, "any", apply)
 
     async def purge(self, task_id: UUID) -> None:
         """Delete a task for ever. Only tasks in the trash can be purged."""

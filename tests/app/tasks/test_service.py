@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from typing import Any
 from uuid import UUID
@@ -513,32 +514,109 @@ async def test_two_editors_of_one_version_cannot_both_win(
     assert (row["title"], row["version"]) == ("theirs", 2)
 
 
-async def test_a_write_that_loses_a_race_is_refused_not_merged(
+def lose_the_race_once(
+    monkeypatch: pytest.MonkeyPatch,
+    service: TaskService,
+    engine: AsyncEngine,
+    read_cache: ReadCache,
+    changes: TaskUpdate,
+) -> None:
+    """Another writer commits `changes` between this service's first read of the task
+    and its write (the interleaving is forced, not left to luck)."""
+    load = TaskService._load
+    raced: list[bool] = []
+
+    async def load_then_lose_the_race(self: TaskService, task_id: UUID, where: Any) -> Task:
+        loaded = await load(self, task_id, where)
+        if self is service and not raced:
+            raced.append(True)
+            async with async_sessionmaker(engine, expire_on_commit=False)() as other:
+                await TaskService(other, read_cache).update(task_id, changes)
+        return loaded
+
+    monkeypatch.setattr(TaskService, "_load", load_then_lose_the_race)
+
+
+async def test_a_versioned_write_that_loses_a_race_is_refused_not_merged(
     service: TaskService,
     engine: AsyncEngine,
     read_cache: ReadCache,
     monkeypatch: pytest.MonkeyPatch,
     database_url: str,
 ) -> None:
-    # Another process commits between this update's read and its write: the write must
-    # fail on the version, not overwrite the other change.
+    # The caller edited version 1; another process commits version 2 between this
+    # update's read and its write: the write must fail, not overwrite the other change.
     task = await add(service, "original")
-    load = TaskService._load
-
-    async def load_then_lose_the_race(self: TaskService, task_id: UUID, where: Any) -> Task:
-        loaded = await load(self, task_id, where)
-        if self is service:
-            async with async_sessionmaker(engine, expire_on_commit=False)() as other:
-                await TaskService(other, read_cache).update(task_id, TaskUpdate(notes="theirs"))
-        return loaded
-
-    monkeypatch.setattr(TaskService, "_load", load_then_lose_the_race)
+    lose_the_race_once(monkeypatch, service, engine, read_cache, TaskUpdate(notes="theirs"))
     with pytest.raises(StaleVersion) as refused:
-        await service.update(task.id, TaskUpdate(title="mine"))
+        await service.update(task.id, TaskUpdate(title="mine", version=task.version))
 
     assert refused.value.current_version == 2
     [row] = await stored_tasks(database_url)
     assert (row["title"], row["notes"], row["version"]) == ("original", "theirs", 2)
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        ("patch", {"title": "mine", "notes": "theirs"}),
+        ("complete", {"completed": True, "notes": "theirs"}),
+        ("delete", {"trashed": True, "notes": "theirs"}),
+    ],
+)
+async def test_a_write_without_a_version_that_loses_a_race_is_applied_again(
+    service: TaskService,
+    engine: AsyncEngine,
+    read_cache: ReadCache,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    write: str,
+    expected: dict[str, Any],
+) -> None:
+    """Without a version the caller asked for a change, not for a version: it is made on
+    top of what the other writer committed, never refused with "changed by someone"."""
+    task = await add(service, "original")
+    lose_the_race_once(monkeypatch, service, engine, read_cache, TaskUpdate(notes="theirs"))
+
+    if write == "patch":
+        await service.update(task.id, TaskUpdate(title="mine"))
+    elif write == "complete":
+        await service.complete(task.id)
+    else:
+        await service.delete(task.id)
+
+    [row] = await stored_tasks(database_url)
+    assert row["version"] == 3
+    assert row["notes"] == expected["notes"]
+    if "title" in expected:
+        assert row["title"] == expected["title"]
+    if "completed" in expected:
+        assert row["completed_at"] is not None
+    if "trashed" in expected:
+        assert row["deleted_at"] is not None
+
+
+async def test_many_writers_without_versions_all_get_through(
+    service: TaskService, engine: AsyncEngine, read_cache: ReadCache, database_url: str
+) -> None:
+    """Twelve processes' worth of versionless writes to one task at once: none refused."""
+    task = await add(service, "contended")
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def write(number: int) -> TaskRead:
+        async with sessions() as session:
+            other = TaskService(session, read_cache)
+            if number % 3 == 0:
+                return await other.complete(task.id)
+            if number % 3 == 1:
+                return await other.reopen(task.id)
+            return await other.update(task.id, TaskUpdate(notes=f"note {number}"))
+
+    results = await asyncio.gather(*(write(number) for number in range(12)))
+
+    assert len(results) == 12
+    [row] = await stored_tasks(database_url)
+    assert row["notes"] in {f"note {n}" for n in range(12) if n % 3 == 2}
 
 
 @pytest.mark.parametrize(

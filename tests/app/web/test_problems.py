@@ -180,6 +180,7 @@ async def test_a_statement_past_its_deadline_is_stopped_and_answered_503(
 ) -> None:
     """DB_STATEMENT_TIMEOUT_SECONDS: MariaDB stops the statement, the request gets a 503
     in about that time instead of waiting for the statement (or a stalled server)."""
+
     async def slow_page(session: AsyncSession, query: object) -> None:
         await session.execute(text("SELECT SLEEP(5)"))
 

@@ -54,8 +54,8 @@ from uuid_utils.compat import uuid7  # noqa: E402
 from webapp.cache import NullReadCache  # noqa: E402
 from webapp.db import create_database, create_engine, prepare_database  # noqa: E402
 from webapp.jobs.broker import queue_name  # noqa: E402
+from webapp.jobs.models import Job  # noqa: E402
 from webapp.jobs.queue import JobQueue  # noqa: E402
-from webapp.restore.models import RestoreJob  # noqa: E402
 from webapp.restore.schemas import RestoreJobCreate  # noqa: E402
 from webapp.restore.service import RestoreJobService  # noqa: E402
 from webapp.restore.trash import restore_batch  # noqa: E402
@@ -189,9 +189,7 @@ async def job_restore(engine: AsyncEngine, queue: JobQueue) -> tuple[float, floa
         )
     seen_at = [started]
     last_restored = 0
-    query = select(RestoreJob.status, RestoreJob.restored, RestoreJob.error).where(
-        RestoreJob.id == job.id
-    )
+    query = select(Job.status, Job.done.label("restored"), Job.error).where(Job.id == job.id)
     async with engine.connect() as connection:
         while True:
             row = (await connection.execute(query)).one()

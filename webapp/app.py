@@ -81,6 +81,12 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
         app.state.broker_status = job_queue.status
         job_queue.bind_app_loop(asyncio.get_running_loop())
         await job_queue.resume_unfinished(engine)
+        # In the local mode the app is the worker, so it sweeps for abandoned jobs too.
+        sweeping = (
+            asyncio.create_task(job_queue.sweep_forever(engine, cache))
+            if job_queue.in_process
+            else None
+        )
         # What exists now (modules, routes, templates, SQLAlchemy's metadata) lives as long
         # as the process. Frozen, the cycle collector stops walking it on every full
         # collection, which otherwise stalls a busy worker for ~100 ms (the p99 of the
@@ -90,6 +96,8 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             yield
         finally:
             gc.unfreeze()
+            if sweeping is not None:
+                sweeping.cancel()
             await job_queue.close()
             await cache.close()
             # This factory made the engine, so it closes it. advanced-alchemy's plugin only

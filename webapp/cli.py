@@ -61,25 +61,26 @@ def dramatiq_command(processes: int, threads: int) -> list[str]:
     ]
 
 
-async def requeue_jobs(settings: Settings, older_than: float) -> dict[str, list[UUID]]:
-    """Send again the unfinished jobs not updated for `older_than` seconds, by kind."""
+async def requeue_jobs(settings: Settings, older_than: float) -> list[UUID]:
+    """Send again the unfinished jobs nobody works on: leases expired, or no lease and
+    not updated for `older_than` seconds (see `webapp.jobs.runner.sweep`)."""
     # Imported here: the other commands have no use for Dramatiq and the brokers' clients.
     from webapp.cache import NullReadCache
+    from webapp.jobs import runner
     from webapp.jobs.kinds import JobContext
     from webapp.jobs.queue import JobQueue
     from webapp.worker import JOB_KINDS
 
     queue = JobQueue(settings, JOB_KINDS)
     engine = create_engine(settings, pooled=False)
-    resent: dict[str, list[UUID]] = {}
     try:
-        for kind in JOB_KINDS:
-            async with AsyncSession(engine) as session:
-                context = JobContext(session, NullReadCache(), settings, queue)
-                resent[kind.name] = await kind.requeue(
-                    context, datetime.timedelta(seconds=older_than)
-                )
-        return resent
+        async with AsyncSession(engine) as session:
+            context = JobContext(session, NullReadCache(), settings, queue)
+            return await runner.sweep(
+                context,
+                [kind.name for kind in JOB_KINDS],
+                older_than=datetime.timedelta(seconds=older_than),
+            )
     finally:
         await engine.dispose()
         await queue.close()
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="only jobs unfinished and not updated for this long (default: 60)",
+        help="also jobs nobody has claimed and not updated for this long (default: 60); "
+        "jobs whose worker died (lease expired) are always sent",
     )
     args = parser.parse_args(argv)
 
@@ -132,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os.execv(command[0], command)  # noqa: S606  (become the worker: signals reach it)
     if args.command == "requeue-jobs":
-        for kind, resent in asyncio.run(requeue_jobs(settings, args.older_than)).items():
-            print(f"re-sent {len(resent)} {kind} job(s)" + "".join(f"\n  {i}" for i in resent))
+        resent = asyncio.run(requeue_jobs(settings, args.older_than))
+        print(f"re-sent {len(resent)} job(s)" + "".join(f"\n  {i}" for i in resent))
         return 0
     if args.command == "migrate" or (args.command == "serve" and not args.no_migrate):
         prepare_database(settings)

@@ -1,6 +1,6 @@
 """Every mapped model, imported in one place so that Alembic sees the whole schema."""
 
-from webapp.restore.models import RestoreJob, RestoreJobItem
+from webapp.jobs.models import Job, JobItem
 from webapp.tasks.models import Task
 
-__all__ = ["RestoreJob", "RestoreJobItem", "Task"]
+__all__ = ["Job", "JobItem", "Task"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from webapp.jobs.actors import RequeueOnBoot
+from webapp.jobs.actors import JobSweeper
 from webapp.jobs.queue import JobQueue
 from webapp.logs import configure_logging
 from webapp.restore.kind import RESTORE
@@ -24,5 +24,7 @@ def configure_broker() -> None:
     settings = get_settings()
     configure_logging(settings)
     queue = JobQueue(settings, JOB_KINDS)
-    queue.broker.add_middleware(RequeueOnBoot(JOB_KINDS, queue.resources, queue))
+    queue.broker.add_middleware(
+        JobSweeper([kind.name for kind in JOB_KINDS], queue.resources, queue)
+    )
     dramatiq.set_broker(queue.broker)

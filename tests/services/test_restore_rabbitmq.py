@@ -169,7 +169,7 @@ async def test_a_job_whose_message_was_lost_is_sent_again_by_requeue_jobs(
     )
 
     assert result.returncode == 0, result.stderr
-    assert f"re-sent 1 restore job(s)\n  {job.id}" in result.stdout
+    assert f"re-sent 1 job(s)\n  {job.id}" in result.stdout
     done = await wait_for(mariadb_engine, job.id, finished, within=60)
     assert (done.status, done.restored) == ("done", 10)
 

@@ -27,8 +27,8 @@ from tests.needs import RABBITMQ_URL
 from webapp.cache import NullReadCache
 from webapp.db import create_engine
 from webapp.jobs.broker import queue_name
+from webapp.jobs.models import Job, JobItem
 from webapp.jobs.queue import JobQueue
-from webapp.restore.models import RestoreJob, RestoreJobItem
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
 from webapp.settings import Settings
@@ -105,7 +105,7 @@ def delete_rabbitmq_queues(prefix: str) -> None:
 
 async def empty_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        for model in (RestoreJobItem, RestoreJob, Task):
+        for model in (JobItem, Job, Task):
             await connection.execute(delete(model))
 
 

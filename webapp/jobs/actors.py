@@ -10,11 +10,14 @@ Failures: a transient database error (connection lost, deadlock, lock timeout) i
 again so that Dramatiq's Retries middleware re-delivers the message with exponential
 backoff; the job carries on from what it last committed. Any other error, or a
 transient one after the last retry, marks the job failed with the reason.
+
+Every worker process sweeps for abandoned jobs (`JobSweeper`, see `webapp.jobs.runner`).
 """
 
 from __future__ import annotations
 
-import datetime
+import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,18 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import JOB_STATEMENT_TIMEOUT_SECONDS, create_engine, database_unavailable
 from webapp.errors import NotFound
+from webapp.jobs import runner
 from webapp.jobs.broker import queue_name
-from webapp.jobs.kinds import JobContext, JobKind, JobSender, requeue_all
+from webapp.jobs.kinds import JobContext, JobKind, JobSender
+from webapp.jobs.models import ERROR_MAX_LENGTH
 from webapp.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 # A job longer than this is interrupted and re-delivered; it then carries on where it was.
 TIME_LIMIT_MS = 60 * 60 * 1000
-# A job whose row has not changed for this long is presumed to have lost its message.
-REQUEUE_AFTER = datetime.timedelta(seconds=60)
-# What a failed job's reason may hold (the jobs' `error` columns are this long).
-REASON_MAX_LENGTH = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ def is_transient(error: BaseException) -> bool:
 def failure_reason(error: BaseException) -> str:
     """What a failed job tells its user: the error, without SQL or parameters."""
     detail = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
-    return f"{type(error).__name__}: {detail}"[:REASON_MAX_LENGTH]
+    return f"{type(error).__name__}: {detail}"[:ERROR_MAX_LENGTH]
 
 
 class WorkerResources(Middleware):
@@ -150,8 +151,15 @@ def declare_actor(
             return
         try:
             async with resources.context(sender) as context:
-                summary = await kind.run(context, job)
-            log.info("job finished", kind=kind.name, job_id=job_id, **summary)
+                ended = await runner.run(context, kind, job)
+            log.info(
+                "job delivery ended",
+                kind=kind.name,
+                job_id=job_id,
+                status=ended.status,
+                done=ended.done,
+                skipped=ended.skipped,
+            )
         except NotFound:
             log.warning("job no longer exists; message dropped", kind=kind.name, job_id=job_id)
         except Exception as error:
@@ -168,8 +176,8 @@ def declare_actor(
             log.error("job failed", kind=kind.name, job_id=job_id, error=failure_reason(error))
             # If this fails too (the database is still down), the error propagates, the
             # job stays unfinished, and `requeue` sends it again later.
-            async with resources.context(None) as context:
-                await kind.fail(context, job, failure_reason(error))
+            async with resources.session() as session:
+                await runner.fail(session, job, failure_reason(error))
 
     return dramatiq.actor(
         actor_name=f"{kind.name}_job",
@@ -182,21 +190,31 @@ def declare_actor(
     )(run_job)
 
 
-class RequeueOnBoot(Middleware):
-    """When a worker process starts, it re-sends jobs left unfinished and untouched for
-    REQUEUE_AFTER: their message was lost (see each kind's `requeue`). Best effort."""
+class JobSweeper(Middleware):
+    """In every worker process, from boot to shutdown: a sweep every SWEEP_SECONDS that
+    re-sends abandoned jobs (see `webapp.jobs.runner.sweep`). Best effort: a sweep that
+    fails (the database is down) is tried again at the next one."""
 
-    def __init__(
-        self, kinds: Sequence[JobKind], resources: WorkerResources, sender: JobSender
-    ) -> None:
-        self.kinds = kinds
+    def __init__(self, kinds: Sequence[str], resources: WorkerResources, sender: JobSender) -> None:
+        self.kinds = list(kinds)
         self.resources = resources
         self.sender = sender
+        self._sweeping: concurrent.futures.Future[None] | None = None
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
         loop_thread = get_event_loop_thread()
         if loop_thread is not None:
-            loop_thread.run_coroutine(self._requeue())
+            self._sweeping = asyncio.run_coroutine_threadsafe(self._sweep(), loop_thread.loop)
 
-    async def _requeue(self) -> None:
-        await requeue_all(self.kinds, lambda: self.resources.context(self.sender), REQUEUE_AFTER)
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                async with self.resources.context(self.sender) as context:
+                    await runner.sweep(context, self.kinds)
+            except Exception as error:
+                log.warning("job sweep failed", error=f"{type(error).__name__}: {error}")
+            await asyncio.sleep(runner.SWEEP_SECONDS)

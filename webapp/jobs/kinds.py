@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.cache import ReadCache
 from webapp.settings import Settings
+
+if TYPE_CHECKING:
+    from webapp.jobs.models import Job
 
 
 class JobSender(Protocol):
@@ -34,43 +34,27 @@ class JobContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Step:
+    """What one batch did: items done and skipped, and whether it was the last."""
+
+    done: int
+    skipped: int
+    last: bool
+
+
+def _nothing_to_add(job: Job) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class JobKind:
     """A kind of job. `name` names its Dramatiq actor and queue (`<prefix><name>`).
 
-    - `run(context, job_id)`: do the job, or what is left of it (it may be a redelivery);
-      returns what to log about it. Raises NotFound for a job that no longer exists.
-    - `fail(context, job_id, reason)`: mark an unfinished job failed.
-    - `requeue(context, older_than)`: send again the unfinished jobs untouched for
-      `older_than`; returns their ids.
+    - `step(context, job)`: do the next batch, in the session's transaction, without
+      committing (the runner commits it with the job's progress). Moves `job.cursor` on.
+    - `finish(job)`: last touches on the row when the job is done (final counts).
     """
 
     name: str
-    run: Callable[[JobContext, UUID], Awaitable[Mapping[str, object]]]
-    fail: Callable[[JobContext, UUID, str], Awaitable[None]]
-    requeue: Callable[[JobContext, datetime.timedelta], Awaitable[list[UUID]]]
-
-
-async def requeue_all(
-    kinds: Sequence[JobKind],
-    open_context: Callable[[], AbstractAsyncContextManager[JobContext]],
-    older_than: datetime.timedelta,
-) -> list[UUID]:
-    """Re-send every kind's unfinished jobs untouched for `older_than`, each kind in a
-    context of its own. Best effort: a kind that fails is logged and skipped."""
-    log = structlog.get_logger(__name__)
-    resent: list[UUID] = []
-    for kind in kinds:
-        try:
-            async with open_context() as context:
-                sent = await kind.requeue(context, older_than)
-        except Exception as error:
-            log.warning(
-                "unfinished jobs not re-sent",
-                kind=kind.name,
-                error=f"{type(error).__name__}: {error}",
-            )
-            continue
-        if sent:
-            log.info("re-sent unfinished jobs", kind=kind.name, count=len(sent))
-        resent += sent
-    return resent
+    step: Callable[[JobContext, Job], Awaitable[Step]]
+    finish: Callable[[Job], None] = _nothing_to_add

@@ -14,9 +14,7 @@ Tests use the StubBroker too, with or without the in-process worker.
 from __future__ import annotations
 
 import asyncio
-import datetime
-from collections.abc import AsyncIterator, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -27,9 +25,10 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from webapp.cache import Lookup, NullReadCache, ReadCache
+from webapp.jobs import runner
 from webapp.jobs.actors import RetryPolicy, WorkerResources, declare_actor
 from webapp.jobs.broker import build_broker
-from webapp.jobs.kinds import JobContext, JobKind, requeue_all
+from webapp.jobs.kinds import JobContext, JobKind
 from webapp.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -41,6 +40,7 @@ IN_PROCESS_POLL_MS = 100
 # How long the app waits, when it stops, for an in-process job to finish its batches.
 IN_PROCESS_STOP_MS = 10_000
 BROKER_CHECK_SECONDS = 1.0
+SEND_TIMEOUT_SECONDS = 5.0
 _DEFAULT_PORTS = {"amqp": 5672, "amqps": 5671, "redis": 6379, "rediss": 6379}
 
 
@@ -109,14 +109,16 @@ class JobQueue:
     # ----------------------------------------------------------------- sending
 
     async def send(self, kind: str, job_id: UUID) -> None:
-        """Send a job's message (blocking broker clients run in a thread)."""
+        """Send a job's message. Blocking broker clients run in a thread, for at most
+        SEND_TIMEOUT_SECONDS: a stalled broker must not stall the request (the job is
+        committed; if its message does not arrive, a sweep sends it again)."""
         actor = self.actors[kind]
         if self.in_process:
             if self._app_cache is not None:
                 self.start_worker()
             actor.send(str(job_id))
             return
-        await asyncio.to_thread(actor.send, str(job_id))
+        await asyncio.wait_for(asyncio.to_thread(actor.send, str(job_id)), SEND_TIMEOUT_SECONDS)
 
     async def status(self) -> str:
         """For /ready: "ok" when the broker accepts a connection, else "down"."""
@@ -155,16 +157,28 @@ class JobQueue:
 
     async def resume_unfinished(self, engine: AsyncEngine) -> list[UUID]:
         """In-process mode: send again the jobs a previous run of the app left unfinished
-        (their messages were in its memory). Never fails the app's start."""
+        (their messages were in its memory, their leases held by its dead worker). Never
+        fails the app's start."""
         if not self.in_process:
             return []
-
-        @asynccontextmanager
-        async def context() -> AsyncIterator[JobContext]:
+        try:
             async with AsyncSession(engine, expire_on_commit=False) as session:
-                yield JobContext(session, NullReadCache(), self.settings, self)
+                context = JobContext(session, NullReadCache(), self.settings, self)
+                return await runner.sweep(context, self.kinds, everything=True)
+        except Exception as error:
+            log.warning("unfinished jobs not resumed", error=f"{type(error).__name__}: {error}")
+            return []
 
-        return await requeue_all(list(self.kinds.values()), context, datetime.timedelta(0))
+    async def sweep_forever(self, engine: AsyncEngine, cache: ReadCache) -> None:
+        """In-process mode: the sweep a worker process runs (see `webapp.jobs.runner`),
+        on the app's loop, until cancelled."""
+        while True:
+            await asyncio.sleep(runner.SWEEP_SECONDS)
+            try:
+                async with AsyncSession(engine, expire_on_commit=False) as session:
+                    await runner.sweep(JobContext(session, cache, self.settings, self), self.kinds)
+            except Exception as error:
+                log.warning("job sweep failed", error=f"{type(error).__name__}: {error}")
 
     async def close(self) -> None:
         """Stop the in-process worker (waiting a little for a running batch) and the broker."""

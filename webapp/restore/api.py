@@ -11,8 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from webapp.restore.deps import DEPENDENCIES
-from webapp.restore.models import RESTORE_MAX_IDS
-from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
+from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
 
 

@@ -1,33 +1,77 @@
-"""Bulk restore as a kind of job: what a worker does with a restore job's message."""
+"""Bulk restore as a kind of job: the batches a worker runs for a restore job.
+
+Each batch restores at most RESTORE_BATCH_SIZE tasks in one UPDATE, in the transaction
+that also records the job's progress and its cursor (see `webapp.jobs.runner`):
+
+- scope "selected": the job's items, in id order from the cursor (keyset on the items'
+  primary key); those not restored (gone from the trash meanwhile) count as skipped;
+- scope "all": the trash as it was when the job was created, in the trash index's
+  (deleted_at, id) order from the cursor (`webapp.restore.trash`).
+"""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
 from uuid import UUID
 
-from webapp.jobs.kinds import JobContext, JobKind
-from webapp.restore.service import RESTORE_KIND, RestoreJobService
+from sqlalchemy import select
+
+from webapp.jobs.kinds import JobContext, JobKind, Step
+from webapp.jobs.models import Job, JobItem
+from webapp.restore import trash
+from webapp.restore.schemas import RestoreScope
+from webapp.restore.service import RESTORE_KIND
+from webapp.restore.trash import TrashCursor
 
 
-async def _run(context: JobContext, job_id: UUID) -> Mapping[str, object]:
-    service = RestoreJobService(context.session, context.cache, context.sender)
-    job = await service.run(job_id, batch_size=context.settings.restore_batch_size)
-    return {
-        "status": job.status,
-        "restored": job.restored,
-        "skipped": job.skipped,
-        "seconds": job.duration_seconds,
-    }
+async def _step(context: JobContext, job: Job) -> Step:
+    batch_size = context.settings.restore_batch_size
+    if job.params["scope"] == RestoreScope.ALL:
+        return await _step_through_trash(context, job, batch_size)
+    return await _step_through_items(context, job, batch_size)
 
 
-async def _fail(context: JobContext, job_id: UUID, reason: str) -> None:
-    await RestoreJobService(context.session, context.cache).fail(job_id, reason)
+async def _step_through_trash(context: JobContext, job: Job, batch_size: int) -> Step:
+    # Keyset on the trash's (deleted_at, id) index, from where the last batch stopped.
+    # Restored tasks do leave that index, but MariaDB removes their old entries only
+    # later (InnoDB's purge): a batch that started from the beginning each time would
+    # wade through more and more of them.
+    after = None
+    if job.cursor is not None:
+        after = TrashCursor(
+            datetime.datetime.fromisoformat(job.cursor["deleted_at"]), UUID(job.cursor["task_id"])
+        )
+    through = await trash.trash_cursor(
+        context.session, deleted_before=job.created_at, after=after, offset=batch_size - 1
+    )
+    restored = await trash.restore_batch(
+        context.session, deleted_before=job.created_at, after=after, through=through
+    )
+    if through is not None:
+        job.cursor = {"deleted_at": through.deleted_at.isoformat(), "task_id": str(through.task_id)}
+    return Step(done=restored, skipped=0, last=through is None)
 
 
-async def _requeue(context: JobContext, older_than: datetime.timedelta) -> list[UUID]:
-    service = RestoreJobService(context.session, context.cache, context.sender)
-    return await service.requeue(older_than=older_than)
+async def _step_through_items(context: JobContext, job: Job, batch_size: int) -> Step:
+    query = select(JobItem.item_id).where(JobItem.job_id == job.id)
+    if job.cursor is not None:
+        query = query.where(JobItem.item_id > UUID(job.cursor["task_id"]))
+    ids = list(await context.session.scalars(query.order_by(JobItem.item_id).limit(batch_size)))
+    if not ids:
+        return Step(done=0, skipped=0, last=True)
+    restored = await trash.restore_batch(context.session, deleted_before=job.created_at, ids=ids)
+    job.cursor = {"task_id": str(ids[-1])}
+    return Step(done=restored, skipped=len(ids) - restored, last=len(ids) < batch_size)
 
 
-RESTORE = JobKind(name=RESTORE_KIND, run=_run, fail=_fail, requeue=_requeue)
+def _finish(job: Job) -> None:
+    if job.params["scope"] == RestoreScope.ALL:
+        # What was in the trash at creation and is no longer (restored or purged by
+        # someone else meanwhile) was skipped.
+        job.skipped = max(job.total - job.done, 0)
+    # The cutoff compares clocks of different processes: a task deleted by an app server
+    # whose clock runs behind may be restored though it was not counted.
+    job.total = max(job.total, job.done + job.skipped)
+
+
+RESTORE = JobKind(name=RESTORE_KIND, step=_step, finish=_finish)

@@ -22,8 +22,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from webapp.errors import InvalidInput
 from webapp.restore.deps import DEPENDENCIES
-from webapp.restore.models import RESTORE_MAX_IDS
-from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
+from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
 from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import datetime
+import enum
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
-from webapp.restore.models import RESTORE_MAX_IDS, JobStatus
+from webapp.jobs.models import JobStatus
+
+# One job restores at most this many explicitly chosen tasks ("all" has no limit).
+RESTORE_MAX_IDS = 10_000
 
 StatusLabel = Literal["queued", "running", "done", "failed"]
 ScopeLabel = Literal["selected", "all"]
+
+
+class RestoreScope(enum.StrEnum):
+    """What a job restores: the tasks it was given (its items), or the whole trash."""
+
+    SELECTED = "selected"
+    ALL = "all"
 
 
 class RestoreJobCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.stored import stored_tasks
 from webapp.cache import ReadCache
+from webapp.jobs import runner
 from webapp.jobs.actors import RetryPolicy, failure_reason, is_transient
 from webapp.jobs.broker import queue_name
+from webapp.jobs.kinds import JobContext, JobKind
+from webapp.jobs.models import Job
 from webapp.jobs.queue import JobQueue
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
@@ -69,15 +72,15 @@ async def job_after_run(
 
 def failing_run(
     errors: list[Exception], calls: list[int]
-) -> Callable[..., Coroutine[Any, Any, RestoreJobRead]]:
-    """RestoreJobService.run, raising the given errors on the first calls."""
-    real_run = RestoreJobService.run
+) -> Callable[..., Coroutine[Any, Any, Job]]:
+    """The runner's `run`, raising the given errors on the first calls."""
+    real_run = runner.run
 
-    async def run(self: RestoreJobService, job_id: UUID, *, batch_size: int) -> RestoreJobRead:
+    async def run(context: JobContext, kind: JobKind, job_id: UUID) -> Job:
         calls.append(1)
         if errors:
             raise errors.pop(0)
-        return await real_run(self, job_id, batch_size=batch_size)
+        return await real_run(context, kind, job_id)
 
     return run
 
@@ -121,7 +124,7 @@ async def test_transient_errors_are_retried_and_the_job_completes(
 ) -> None:
     calls: list[int] = []
     errors: list[Exception] = [lost_connection() for _ in range(RETRIES)]
-    monkeypatch.setattr(RestoreJobService, "run", failing_run(errors, calls))
+    monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 3)
 
     job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
@@ -139,7 +142,7 @@ async def test_a_transient_error_that_outlasts_the_retries_fails_the_job(
 ) -> None:
     calls: list[int] = []
     errors: list[Exception] = [lost_connection() for _ in range(RETRIES + 1)]
-    monkeypatch.setattr(RestoreJobService, "run", failing_run(errors, calls))
+    monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 3)
 
     job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
@@ -160,7 +163,7 @@ async def test_a_permanent_error_fails_the_job_at_once(
 ) -> None:
     calls: list[int] = []
     errors: list[Exception] = [ProgrammingError("UPDATE", {}, Exception("no such column"))]
-    monkeypatch.setattr(RestoreJobService, "run", failing_run(errors, calls))
+    monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 2)
 
     job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))

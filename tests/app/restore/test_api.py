@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.app.problems import assert_problem
 from tests.stored import stored_tasks
-from webapp.restore.models import RESTORE_MAX_IDS
+from webapp.restore.schemas import RESTORE_MAX_IDS
 
 Client = AsyncTestClient[Litestar]
 JOB_KEYS = {

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.app.forms import HX, csrf_token
 from webapp.cache import NullReadCache
-from webapp.restore.models import RestoreJob
+from webapp.jobs.models import Job
 from webapp.restore.schemas import RestoreJobCreate
 from webapp.restore.service import RestoreJobService
 
@@ -59,7 +59,7 @@ async def queued_job(session: AsyncSession) -> UUID:
 
 
 async def jobs_stored(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(RestoreJob)) or 0)
+    return int(await session.scalar(select(func.count()).select_from(Job)) or 0)
 
 
 def progressbar(body: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""RestoreJobService: creating, running and re-sending jobs, checked against what the database
-holds (SQLite and MariaDB). The worker's crash and duplicate-delivery cases are played here
-by calling `run` the way a redelivered message would."""
+"""Restore jobs: created by RestoreJobService, run batch by batch by the job runner with the
+restore kind, checked against what the database holds (SQLite and MariaDB). The worker's
+crash and duplicate-delivery cases are played here by calling the runner the way a
+redelivered message would."""
 
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ from tests.stored import stored_tasks
 from webapp.cache import MemoryReadCache, ReadCache
 from webapp.db import create_engine
 from webapp.errors import InvalidInput, NotFound
-from webapp.restore.models import RESTORE_MAX_IDS, RestoreJob, RestoreJobItem
-from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
-from webapp.restore.service import RestoreJobService, percent_done
+from webapp.jobs import runner
+from webapp.jobs.kinds import JobContext
+from webapp.jobs.models import Job, JobItem, percent_done
+from webapp.jobs.runner import LEASE
+from webapp.restore.kind import RESTORE
+from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
+from webapp.restore.service import RestoreJobService, to_read
 from webapp.tasks.schemas import TaskCreate, TaskRead
 from webapp.tasks.service import TaskService
 
@@ -39,7 +44,7 @@ class RecordingSender:
         try:
             async with engine.connect() as connection:
                 found = await connection.scalar(
-                    select(func.count()).select_from(RestoreJob).where(RestoreJob.id == job_id)
+                    select(func.count()).select_from(Job).where(Job.id == job_id)
                 )
         finally:
             await engine.dispose()
@@ -83,23 +88,36 @@ async def stored_job(database_url: str, job_id: UUID) -> dict[str, Any]:
     engine = create_engine(make_settings(database_url), pooled=False)
     try:
         async with engine.connect() as connection:
-            row = (
-                await connection.execute(
-                    select(RestoreJob.__table__).where(RestoreJob.id == job_id)
-                )
-            ).one()
+            row = (await connection.execute(select(Job.__table__).where(Job.id == job_id))).one()
             return dict(row._mapping)
     finally:
         await engine.dispose()
 
 
-async def count_rows(database_url: str, model: type[RestoreJob | RestoreJobItem]) -> int:
+async def count_rows(database_url: str, model: type[Job | JobItem]) -> int:
     engine = create_engine(make_settings(database_url), pooled=False)
     try:
         async with engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(model)) or 0)
     finally:
         await engine.dispose()
+
+
+async def run(
+    session: AsyncSession, cache: ReadCache, job_id: UUID, batch_size: int
+) -> RestoreJobRead:
+    """One delivery of the job's message, as a worker runs it, in batches of `batch_size`."""
+    settings = make_settings("sqlite://", restore_batch_size=batch_size)
+    job = await runner.run(JobContext(session, cache, settings), RESTORE, job_id)
+    return to_read(job)
+
+
+async def expire_lease(session: AsyncSession, job_id: UUID) -> None:
+    """What time does to the lease of a worker that died: it runs out."""
+    await session.rollback()
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
+    await session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=long_ago))
+    await session.commit()
 
 
 def in_trash(rows: list[dict[str, Any]]) -> set[UUID]:
@@ -129,7 +147,7 @@ async def test_create_with_ids_counts_unknown_and_live_ids_as_skipped(
     assert job.percent == 40
     stored = await stored_job(database_url, job.id)
     assert (stored["status"], stored["total"], stored["skipped"]) == ("queued", 5, 2)
-    assert await count_rows(database_url, RestoreJobItem) == 3
+    assert await count_rows(database_url, JobItem) == 3
     assert sender.sent == [job.id]
     assert sender.committed_at_send == [True]
 
@@ -164,7 +182,7 @@ async def test_bad_requests_raise_and_record_nothing(
     with pytest.raises(InvalidInput) as raised:
         await jobs.create(request_body)
     assert field in raised.value.errors
-    assert await count_rows(database_url, RestoreJob) == 0
+    assert await count_rows(database_url, Job) == 0
     assert sender.sent == []
 
 
@@ -175,8 +193,8 @@ async def test_more_than_the_maximum_of_ids_is_refused(
     with pytest.raises(InvalidInput) as raised:
         await jobs.create(RestoreJobCreate(ids=too_many))
     assert f"at most {RESTORE_MAX_IDS}" in raised.value.errors["ids"]
-    assert await count_rows(database_url, RestoreJob) == 0
-    assert await count_rows(database_url, RestoreJobItem) == 0
+    assert await count_rows(database_url, Job) == 0
+    assert await count_rows(database_url, JobItem) == 0
 
 
 async def test_the_maximum_of_ids_is_accepted(jobs: RestoreJobService, database_url: str) -> None:
@@ -211,7 +229,7 @@ async def test_run_restores_the_selected_tasks_in_batches(
     job = await jobs.create(RestoreJobCreate(ids=[t.id for t in selected] + [live[0].id]))
     cache = CountingCache()
 
-    done = await RestoreJobService(jobs.session, cache).run(job.id, batch_size=2)
+    done = await run(jobs.session, cache, job.id, 2)
 
     assert (done.status, done.total, done.restored, done.skipped, done.percent) == (
         "done",
@@ -241,7 +259,7 @@ async def test_run_all_leaves_tasks_deleted_after_the_job_was_created(
     for task in later:
         await service.delete(task.id)
 
-    done = await jobs.run(job.id, batch_size=2)
+    done = await run(jobs.session, jobs.cache, job.id, 2)
 
     assert (done.status, done.total, done.restored, done.skipped) == ("done", 3, 3, 0)
     rows = await stored_tasks(database_url)
@@ -261,10 +279,10 @@ async def test_tasks_trashed_at_the_same_instant_are_split_across_batches(
     job = await jobs.create(RestoreJobCreate(all=True))
 
     with pytest.raises(SystemExit):
-        await RestoreJobService(jobs.session, CrashAfter(2)).run(job.id, batch_size=3)
-    await jobs.session.rollback()
-    assert (await stored_job(database_url, job.id))["restored"] == 6
-    done = await jobs.run(job.id, batch_size=3)
+        await run(jobs.session, CrashAfter(2), job.id, 3)
+    await expire_lease(jobs.session, job.id)
+    assert (await stored_job(database_url, job.id))["done"] == 6
+    done = await run(jobs.session, jobs.cache, job.id, 3)
 
     assert (done.status, done.total, done.restored, done.skipped) == ("done", 7, 7, 0)
     rows = await stored_tasks(database_url)
@@ -282,8 +300,8 @@ async def test_tasks_taken_out_of_the_trash_meanwhile_are_skipped(
     await service.restore(selected[0].id)
     await service.purge(everything[0].id)
 
-    chosen_done = await jobs.run(chosen.id, batch_size=10)
-    all_done = await jobs.run(whole_trash.id, batch_size=10)
+    chosen_done = await run(jobs.session, jobs.cache, chosen.id, 10)
+    all_done = await run(jobs.session, jobs.cache, whole_trash.id, 10)
 
     assert (chosen_done.restored, chosen_done.skipped) == (2, 1)
     assert (all_done.total, all_done.restored, all_done.skipped) == (5, 1, 4)
@@ -292,7 +310,7 @@ async def test_tasks_taken_out_of_the_trash_meanwhile_are_skipped(
 
 async def test_an_empty_job_finishes_at_once(jobs: RestoreJobService) -> None:
     job = await jobs.create(RestoreJobCreate(all=True))
-    done = await jobs.run(job.id, batch_size=10)
+    done = await run(jobs.session, jobs.cache, job.id, 10)
     assert (done.status, done.total, done.restored, done.percent) == ("done", 0, 0, 100)
 
 
@@ -302,10 +320,10 @@ async def test_running_a_finished_job_again_changes_nothing(
     """A duplicate message: the second delivery finds the job done."""
     selected = await make_tasks(service, 3, trashed=True)
     job = await jobs.create(RestoreJobCreate(ids=[t.id for t in selected]))
-    first = await jobs.run(job.id, batch_size=2)
+    first = await run(jobs.session, jobs.cache, job.id, 2)
     tasks_after_first = await stored_tasks(database_url)
 
-    second = await jobs.run(job.id, batch_size=2)
+    second = await run(jobs.session, jobs.cache, job.id, 2)
 
     assert second == first
     assert await stored_tasks(database_url) == tasks_after_first
@@ -337,15 +355,17 @@ async def test_a_job_interrupted_after_a_commit_resumes_without_counting_twice(
     job = await RestoreJobService(session, MemoryReadCache(ttl_seconds=60)).create(request)
 
     with pytest.raises(SystemExit):
-        await RestoreJobService(session, CrashAfter(2)).run(job.id, batch_size=2)
+        await run(session, CrashAfter(2), job.id, 2)
     halfway = await stored_job(database_url, job.id)
-    assert (halfway["status"], halfway["restored"]) == ("running", 4)
+    assert (halfway["status"], halfway["done"]) == ("running", 4)
     assert len(in_trash(await stored_tasks(database_url))) == 3
-
+    # Another delivery, while the dead worker's lease lasts: it leaves the job alone.
     await session.rollback()
-    done = await RestoreJobService(session, MemoryReadCache(ttl_seconds=60)).run(
-        job.id, batch_size=2
-    )
+    held = await run(session, MemoryReadCache(ttl_seconds=60), job.id, 2)
+    assert (held.status, held.restored) == ("running", 4)
+
+    await expire_lease(session, job.id)
+    done = await run(session, MemoryReadCache(ttl_seconds=60), job.id, 2)
     assert (done.status, done.total, done.restored, done.skipped) == ("done", 7, 7, 0)
     rows = await stored_tasks(database_url)
     assert in_trash(rows) == set()
@@ -367,25 +387,25 @@ async def test_a_batch_that_fails_before_its_commit_is_not_counted(
     async def commit_fails_on_the_second_batch() -> None:
         nonlocal commits
         commits += 1
-        if commits == 2:
+        if commits == 3:  # the claim, the first batch, then the second batch
             raise OperationalError("COMMIT", {}, Exception("connection lost"))
         await real_commit()
 
     monkeypatch.setattr(session, "commit", commit_fails_on_the_second_batch)
     with pytest.raises(OperationalError):
-        await jobs.run(job.id, batch_size=2)
-    await session.rollback()
-    assert (await stored_job(database_url, job.id))["restored"] == 2
+        await run(jobs.session, jobs.cache, job.id, 2)
+    await expire_lease(session, job.id)
+    assert (await stored_job(database_url, job.id))["done"] == 2
 
     monkeypatch.setattr(session, "commit", real_commit)
-    done = await jobs.run(job.id, batch_size=2)
+    done = await run(jobs.session, jobs.cache, job.id, 2)
     assert (done.restored, done.skipped) == (5, 0)
     assert in_trash(await stored_tasks(database_url)) == set()
 
 
 async def test_run_of_an_unknown_job_is_not_found(jobs: RestoreJobService) -> None:
     with pytest.raises(NotFound):
-        await jobs.run(uuid4(), batch_size=10)
+        await run(jobs.session, jobs.cache, uuid4(), 10)
 
 
 async def test_fail_marks_an_unfinished_job_with_the_reason(
@@ -394,10 +414,10 @@ async def test_fail_marks_an_unfinished_job_with_the_reason(
     await make_tasks(service, 1, trashed=True)
     queued = await jobs.create(RestoreJobCreate(all=True))
     done = await jobs.create(RestoreJobCreate(all=True))
-    await jobs.run(done.id, batch_size=10)
+    await run(jobs.session, jobs.cache, done.id, 10)
 
-    await jobs.fail(queued.id, "OperationalError: gone away")
-    await jobs.fail(done.id, "too late")
+    await runner.fail(jobs.session, queued.id, "OperationalError: gone away")
+    await runner.fail(jobs.session, done.id, "too late")
 
     failed = await jobs.get(queued.id)
     assert (failed.status, failed.error) == ("failed", "OperationalError: gone away")
@@ -409,34 +429,41 @@ async def test_fail_marks_an_unfinished_job_with_the_reason(
 # ------------------------------------------------------------------------ re-sending
 
 
-async def test_requeue_sends_unfinished_jobs_untouched_for_a_while(
+async def test_a_sweep_sends_again_jobs_nobody_works_on(
     jobs: RestoreJobService, sender: RecordingSender, database_url: str
 ) -> None:
-    stale_queued = await jobs.create(RestoreJobCreate(all=True))
-    stale_running = await jobs.create(RestoreJobCreate(all=True))
+    """Unclaimed for a while (a lost message) or holding an expired lease (a dead worker):
+    sent again, once. Fresh, held or finished jobs are left alone."""
+    lost = await jobs.create(RestoreJobCreate(all=True))
+    orphaned = await jobs.create(RestoreJobCreate(all=True))
+    held = await jobs.create(RestoreJobCreate(all=True))
     fresh = await jobs.create(RestoreJobCreate(all=True))
     finished = await jobs.create(RestoreJobCreate(all=True))
-    await jobs.run(finished.id, batch_size=10)
-    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    for job_id, status in ((stale_queued.id, "queued"), (stale_running.id, "running")):
-        await jobs.session.execute(
-            update(RestoreJob)
-            .where(RestoreJob.id == job_id)
-            .values(status=status, updated_at=long_ago)
-        )
-    await jobs.session.execute(
-        update(RestoreJob).where(RestoreJob.id == finished.id).values(updated_at=long_ago)
-    )
+    await run(jobs.session, jobs.cache, finished.id, 10)
+    now = datetime.datetime.now(datetime.UTC)
+    long_ago = now - datetime.timedelta(minutes=5)
+    for job_id, values in (
+        (lost.id, {"updated_at": long_ago}),
+        (orphaned.id, {"status": "running", "lease_owner": "dead", "lease_expires_at": long_ago}),
+        (
+            held.id,
+            {"status": "running", "lease_owner": "alive", "lease_expires_at": now + LEASE},
+        ),
+        (finished.id, {"updated_at": long_ago}),
+    ):
+        await jobs.session.execute(update(Job).where(Job.id == job_id).values(**values))
     await jobs.session.commit()
     sender.sent.clear()
+    context = JobContext(jobs.session, jobs.cache, make_settings("sqlite://"), sender)
 
-    resent = await jobs.requeue(older_than=datetime.timedelta(minutes=1))
+    resent = await runner.sweep(context, ["restore"])
 
-    assert set(resent) == {stale_queued.id, stale_running.id}
-    assert set(sender.sent) == {stale_queued.id, stale_running.id}
+    assert set(resent) == set(sender.sent) == {lost.id, orphaned.id}
     assert fresh.id not in sender.sent
-    # Touched: an immediate second pass does not send them again.
-    assert await jobs.requeue(older_than=datetime.timedelta(minutes=1)) == []
+    released = await stored_job(database_url, orphaned.id)
+    assert (released["status"], released["lease_owner"]) == ("running", None)
+    # Touched: an immediate second pass (another worker's sweep) sends nothing again.
+    assert await runner.sweep(context, ["restore"]) == []
 
 
 @pytest.mark.parametrize(
@@ -480,7 +507,5 @@ async def test_items_are_only_the_trashed_ids(
     trashed = await make_tasks(service, 2, trashed=True)
     live = await make_tasks(service, 1, trashed=False)
     job = await jobs.create(RestoreJobCreate(ids=[t.id for t in trashed + live]))
-    items = set(
-        await session.scalars(select(RestoreJobItem.task_id).where(RestoreJobItem.job_id == job.id))
-    )
+    items = set(await session.scalars(select(JobItem.item_id).where(JobItem.job_id == job.id)))
     assert items == {t.id for t in trashed}

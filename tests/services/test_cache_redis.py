@@ -30,6 +30,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from tests.interleave import Gate
 from tests.needs import REDIS_URL, need, services_required
 from webapp.app import create_app
 from webapp.cache import NullReadCache, ReadCache, RedisReadCache
@@ -431,6 +432,38 @@ async def test_two_app_instances_share_one_redis(settings: Settings, prefix: str
         task_id = (await a.get("/api/tasks")).json()["items"][0]["id"]
         assert (await b.delete(f"/api/tasks/{task_id}")).status_code == 204
         assert await list_titles(a) == ("MISS", ["From A"])
+
+
+async def test_a_write_racing_a_read_on_another_process_leaves_nothing_stale_on_either(
+    new_service: ServiceFactory, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes (two caches on one Redis prefix). Process B reads a task: it looks it
+    up (a miss), loads the old row, and is stopped before it stores it. Process A writes
+    the task and returns. B then stores what it loaded. Neither process may serve the old
+    row after A's write returned."""
+    cache_a, cache_b = redis_cache(REDIS_URL, prefix), redis_cache(REDIS_URL, prefix)
+    try:
+        task = await new_service(cache_a).create(TaskCreate(title="before"))
+        gate = Gate()
+        store = cache_b.store
+
+        async def store_after_the_gate(key: str, generation: int, value: bytes) -> None:
+            await gate.stop_here()
+            await store(key, generation, value)
+
+        monkeypatch.setattr(cache_b, "store", store_after_the_gate)
+        slow_read = asyncio.create_task(new_service(cache_b).get(task.id))
+        await gate.wait_until_reached()
+        await new_service(cache_a).update(task.id, TaskUpdate(title="after"))
+        gate.open()
+        assert (await slow_read).title == "before"  # it began before the write
+        monkeypatch.setattr(cache_b, "store", store)
+
+        for cache in (cache_a, cache_b, cache_a, cache_b):
+            assert (await new_service(cache).get(task.id)).title == "after"
+    finally:
+        await cache_a.close()
+        await cache_b.close()
 
 
 WORKER_WRITE = """

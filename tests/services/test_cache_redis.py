@@ -170,6 +170,9 @@ class PrivateRedis:
             str(self.directory),
             "--logfile",
             str(self.directory / "redis.log"),
+            # DEBUG SLEEP: a Redis that is slow for a moment, without stopping it.
+            "--enable-debug-command",
+            "yes",
         ]
         self.process = subprocess.Popen(command)
         client = redis.Redis(port=self.port, socket_timeout=0.5)
@@ -624,6 +627,76 @@ async def test_a_hung_redis_costs_one_timeout_then_reads_and_writes_go_to_the_da
         await wait_until(lambda: cache.available, "caching to resume")
         assert await list_titles(client) == ("MISS", ["During", "Before"])
         assert await list_titles(client) == ("HIT", ["During", "Before"])
+
+
+async def test_a_late_answer_from_a_healthy_redis_costs_a_miss_not_an_outage(
+    new_service: ServiceFactory, private_redis: PrivateRedis
+) -> None:
+    """What a saturated event loop looks like from the cache: one call answered past its
+    deadline. Redis is healthy (a PING says so), so caching goes on: no breaker, no
+    warning, no cache flush."""
+    cache = redis_cache(private_redis.url, "t:")
+    try:
+        task = await new_service(cache).create(TaskCreate(title="Kept"))
+        await new_service(cache).get(task.id)
+        generation_before = generation(private_redis.url, "t:")
+        sleeper = redis.Redis(port=private_redis.port)
+        with structlog.testing.capture_logs() as logs:
+            # Redis answers nothing for 0.6 s (one command runs at a time): later than
+            # the 250 ms deadline, sooner than the PING's PROBE_SECONDS.
+            asleep = asyncio.create_task(
+                asyncio.to_thread(sleeper.execute_command, "DEBUG", "SLEEP", "0.6")
+            )
+            await asyncio.sleep(0.05)
+            late = new_service(cache)
+            assert (await late.get(task.id)).title == "Kept"
+            assert not late.last_read_hit
+            await asleep
+            await wait_until(lambda: cache.available, "the PING to clear Redis")
+            hit = new_service(cache)
+            assert (await hit.get(task.id)).title == "Kept"
+            assert hit.last_read_hit
+        sleeper.close()
+        assert cache.outages == 0
+        assert [e for e in logs if e["log_level"] in {"warning", "error"}] == []
+        assert generation(private_redis.url, "t:") == generation_before
+    finally:
+        await cache.close()
+
+
+async def test_one_outage_is_one_warning_and_one_recovery_however_many_connections(
+    private_redis: PrivateRedis,
+) -> None:
+    """The pool holds several connections when Redis dies. After it is back they are all
+    dead: reusing them must not trip the breaker again and again (which emptied the cache
+    four or five times after one outage)."""
+    cache = redis_cache(private_redis.url, "t:")
+    try:
+
+        async def busy() -> None:
+            # Stores, bumps and reads at once: each store and bump needs a connection.
+            await asyncio.gather(
+                *(cache.store(f"k{n}", 1, b"x") for n in range(6)),
+                *(cache.invalidate() for _ in range(3)),
+                *(cache.fetch(f"k{n}") for n in range(3)),
+            )
+
+        await busy()
+        with structlog.testing.capture_logs() as logs:
+            private_redis.kill()
+            await busy()
+            assert not cache.available
+            private_redis.start()
+            await wait_until(lambda: cache.available, "caching to resume")
+            for _ in range(10):
+                await busy()
+                assert cache.available
+        assert cache.outages == 1
+        warnings = [e for e in logs if e["log_level"] == "warning"]
+        recoveries = [e for e in logs if "caching resumed" in e["event"]]
+        assert (len(warnings), len(recoveries)) == (1, 1), logs
+    finally:
+        await cache.close()
 
 
 # ------------------------------------------------------------------ TTL

@@ -25,13 +25,22 @@ on a single Redis or a replica set, not on Redis Cluster.
 
 Degradation, and why no stale entry outlives an outage
 ------------------------------------------------------
-Any Redis error, or a call not answered within CACHE_SOCKET_TIMEOUT_MS (no retries; the
-deadline tolerates a reply that only waited for this busy event loop), opens the
-breaker: one warning is logged, and from then on this process does not talk to Redis on
-the request path at all. Reads are misses served from the database, stores are
+A read or a store not answered within CACHE_SOCKET_TIMEOUT_MS (no retries; the deadline
+tolerates a reply that only waited for this busy event loop) makes Redis *suspect*: reads
+and stores skip it while a background PING with a generous deadline (PROBE_SECONDS)
+decides. A saturated event loop is not a dead Redis: if the PING is answered, caching
+goes on and nothing is logged above debug. That is safe without a bump: reads and stores
+that were skipped lose nothing, and a store that did reach Redis late stored data loaded
+after its lookup, under the generation of that lookup (see the contract above).
+
+A failed PING, any other Redis error, or a write's INCR that fails or times out *opens
+the breaker*: one warning is logged, and from then on this process does not talk to
+Redis on the request path at all. Reads are misses served from the database, stores are
 dropped, writes commit and succeed. A background task probes Redis every `retry_seconds`;
-its probe *is* the generation bump (INCR). Only when that INCR succeeds does the breaker
-close (an info line is logged) and caching resume, so:
+its probe *is* the generation bump (INCR), made on fresh connections (the pool's
+connections to a Redis that restarted are dead, and reusing them tripped the breaker
+again and again after one outage). Only when that INCR succeeds does the breaker close
+(an info line is logged) and caching resume, so:
 
 - This process never reads from Redis after an outage before it has bumped the
   generation. Its own writes made during the outage (whose INCR failed or was skipped)
@@ -100,6 +109,8 @@ return reply
 
 # How many deadlines a call gets when this event loop, not Redis, made them pass.
 _LATE_WINDOWS = 4
+# How long the PING that confirms a suspected outage may take, at least.
+PROBE_SECONDS = 1.0
 
 # Errors that mean "Redis is unreachable, slow or refusing": degrade, never fail the request.
 _UNAVAILABLE = (RedisError, OSError)
@@ -218,6 +229,10 @@ class RedisReadCache:
         # Set while Redis is considered down: the task that probes it and bumps the
         # generation before caching resumes. None means the breaker is closed.
         self._recovery: asyncio.Task[None] | None = None
+        # Set while Redis is suspect (a read or store was late): the PING that decides.
+        self._confirming: asyncio.Task[None] | None = None
+        # Outages seen (breaker openings), for the benchmark and the logs.
+        self.outages = 0
 
     @classmethod
     def from_url(
@@ -253,11 +268,12 @@ class RedisReadCache:
 
     @property
     def available(self) -> bool:
-        """False while the breaker is open (Redis failed and has not been bumped since)."""
-        return self._recovery is None
+        """False while the breaker is open (Redis failed and has not been bumped since) or
+        while a late answer is being looked into."""
+        return self._recovery is None and self._confirming is None
 
     async def fetch(self, key: str) -> Lookup:
-        if self._recovery is not None or self._ttl == 0:
+        if not self.available or self._ttl == 0:
             return Lookup(None, OFFLINE)
         # Reads made in the same turn of the event loop (concurrent requests) share one
         # round trip: under load that cuts the client's cost of each by half or more (see
@@ -274,7 +290,7 @@ class RedisReadCache:
     async def _fetch_queued(self) -> None:
         queued, self._queued = self._queued, {}
         waiting = [lookup for lookups in queued.values() for lookup in lookups]
-        if self._recovery is not None:  # the breaker opened since these were queued
+        if not self.available:  # the breaker opened since these were queued
             found = dict.fromkeys(queued, Lookup(None, OFFLINE))
         else:
             try:
@@ -287,7 +303,7 @@ class RedisReadCache:
                     for key, value in zip(queued, values, strict=True)
                 }
             except _UNAVAILABLE as error:
-                self._open(error)
+                self._trouble(error)
                 found = dict.fromkeys(queued, Lookup(None, OFFLINE))
             except asyncio.CancelledError:
                 for lookup in waiting:
@@ -304,25 +320,27 @@ class RedisReadCache:
                     lookup.set_result(found[key])
 
     async def store(self, key: str, generation: int, value: bytes) -> None:
-        if generation == OFFLINE or self._recovery is not None:
+        if generation == OFFLINE or not self.available:
             return
         try:
             await self._within_deadline(
                 self._client.set(f"{self._prefix}{generation}:{key}", value, ex=self._ttl)
             )
         except _UNAVAILABLE as error:
-            self._open(error)
+            self._trouble(error)
 
     async def invalidate(self) -> None:
         if self._recovery is not None:
             return  # the recovery task bumps the generation before caching resumes
+        # Tried while Redis is only suspect too: a write must bump, or open the breaker
+        # (whose recovery bumps) if it cannot.
         try:
             await self._within_deadline(self._client.incr(self._generation_key))
         except _UNAVAILABLE as error:
             self._open(error)
 
     async def ping(self) -> bool:
-        if self._recovery is not None:
+        if not self.available:
             return False
         try:
             await self._within_deadline(self._client.ping())
@@ -334,6 +352,9 @@ class RedisReadCache:
     async def close(self) -> None:
         for round_trip in list(self._round_trips):
             round_trip.cancel()
+        if self._confirming is not None:
+            self._confirming.cancel()
+            self._confirming = None
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
@@ -375,9 +396,37 @@ class RedisReadCache:
             raise RedisTimeoutError(f"no answer from Redis within {self._timeout * 1000:.0f} ms")
         return task.result()
 
+    def _trouble(self, error: BaseException) -> None:
+        """A read or a store failed: a timeout makes Redis suspect, anything else (a
+        refused or broken connection) opens the breaker at once."""
+        if isinstance(error, RedisTimeoutError):
+            self._suspect(error)
+        else:
+            self._open(error)
+
+    def _suspect(self, error: BaseException) -> None:
+        if self._recovery is not None or self._confirming is not None:
+            return
+        self._confirming = asyncio.get_running_loop().create_task(self._confirm(error))
+
+    async def _confirm(self, first_error: BaseException) -> None:
+        try:
+            async with asyncio.timeout(max(PROBE_SECONDS, 20 * self._timeout)):
+                await self._client.ping()
+        except (TimeoutError, *_UNAVAILABLE):
+            self._confirming = None
+            self._open(first_error)
+            return
+        self._confirming = None
+        _log().debug("a late answer from Redis, which answers again; caching goes on")
+
     def _open(self, error: BaseException) -> None:
         if self._recovery is not None:
             return
+        if self._confirming is not None:
+            self._confirming.cancel()
+            self._confirming = None
+        self.outages += 1
         _log().warning(
             "redis cache unavailable; serving reads from the database until it is back",
             error=f"{type(error).__name__}: {error}",
@@ -390,6 +439,8 @@ class RedisReadCache:
         while True:
             await asyncio.sleep(self._retry_seconds)
             try:
+                # Every pooled connection may be dead (Redis restarted): start afresh.
+                await self._client.connection_pool.disconnect()
                 generation = await self._within_deadline(self._client.incr(self._generation_key))
             except _UNAVAILABLE:
                 continue

@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
+from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
 from webapp.restore.api import RestoreJobController
 from webapp.restore.pages import RestorePages
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
         middleware=[
             session_middleware(settings.effective_secret_key(), secure=settings.cookie_secure),
             CrossSiteApiGuard(),
+            IdempotentPosts(),
         ],
         before_send=[add_security_headers],
         csrf_config=csrf_config(settings.effective_secret_key(), secure=settings.cookie_secure),

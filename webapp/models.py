@@ -1,6 +1,7 @@
 """Every mapped model, imported in one place so that Alembic sees the whole schema."""
 
+from webapp.idempotency.models import IdempotencyRecord
 from webapp.jobs.models import Job, JobItem
 from webapp.tasks.models import Task
 
-__all__ = ["Job", "JobItem", "Task"]
+__all__ = ["IdempotencyRecord", "Job", "JobItem", "Task"]

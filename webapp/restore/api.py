@@ -10,9 +10,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from webapp.idempotency.middleware import IdempotencyKey
 from webapp.restore.deps import DEPENDENCIES
 from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
+from webapp.web.problems import problem_responses
 
 
 def job_url(job_id: UUID) -> str:
@@ -39,11 +41,13 @@ class RestoreJobController(Controller):
                 name="Location", description="URL of the job to poll", documentation_only=True
             )
         ],
+        responses=problem_responses(400, 409, 413, 422),
     )
     async def create_job(
         self,
         restore_job_service: NamedDependency[RestoreJobService],
         data: JSONBody[RestoreJobCreate],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[RestoreJobRead]:
         job = await restore_job_service.create(data)
         return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": job_url(job.id)})
@@ -53,6 +57,7 @@ class RestoreJobController(Controller):
         summary="A restore job's status and progress",
         description="`percent` counts restored and skipped tasks against `total`.",
         cache=False,
+        responses=problem_responses(400, 404),
     )
     async def get_job(
         self, restore_job_service: NamedDependency[RestoreJobService], job_id: FromPath[UUID]

@@ -13,6 +13,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from webapp.errors import InvalidInput
+from webapp.idempotency.middleware import IdempotencyKey
 from webapp.tasks.deps import DEPENDENCIES
 from webapp.tasks.schemas import (
     BulkResult,
@@ -119,10 +120,13 @@ class TaskController(Controller):
             ),
             ETAG_HEADER,
         ],
-        responses=problem_responses(400, 413),
+        responses=problem_responses(400, 409, 413, 422),
     )
     async def create_task(
-        self, task_service: NamedDependency[TaskService], data: JSONBody[TaskCreate]
+        self,
+        task_service: NamedDependency[TaskService],
+        data: JSONBody[TaskCreate],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[TaskRead]:
         task = await task_service.create(data)
         return Response(
@@ -179,10 +183,13 @@ class TaskController(Controller):
         summary="Mark a task completed",
         description="Completing a completed task changes nothing.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 409, 422),
     )
     async def complete_task(
-        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+        self,
+        task_service: NamedDependency[TaskService],
+        task_id: FromPath[UUID],
+        idempotency_key: IdempotencyKey = None,
     ) -> TaskRead:
         return await task_service.complete(task_id)
 
@@ -191,10 +198,13 @@ class TaskController(Controller):
         summary="Mark a task active again",
         description="Reopening an active task changes nothing.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 409, 422),
     )
     async def reopen_task(
-        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+        self,
+        task_service: NamedDependency[TaskService],
+        task_id: FromPath[UUID],
+        idempotency_key: IdempotencyKey = None,
     ) -> TaskRead:
         return await task_service.reopen(task_id)
 
@@ -203,10 +213,13 @@ class TaskController(Controller):
         summary="Restore a task from the trash",
         description="A task that is not in the trash is returned unchanged (200).",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 404, 409, 422),
     )
     async def restore_task(
-        self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
+        self,
+        task_service: NamedDependency[TaskService],
+        task_id: FromPath[UUID],
+        idempotency_key: IdempotencyKey = None,
     ) -> TaskRead:
         return await task_service.restore(task_id)
 
@@ -214,16 +227,33 @@ class TaskController(Controller):
         "/clear-completed",
         summary="Move every completed task to the trash",
         status_code=HTTP_200_OK,
+        responses=problem_responses(400, 409, 422),
     )
-    async def clear_completed(self, task_service: NamedDependency[TaskService]) -> BulkResult:
+    async def clear_completed(
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+    ) -> BulkResult:
         return BulkResult(affected=await task_service.clear_completed())
 
-    @post("/complete-all", summary="Complete every active task", status_code=HTTP_200_OK)
-    async def complete_all(self, task_service: NamedDependency[TaskService]) -> BulkResult:
+    @post(
+        "/complete-all",
+        summary="Complete every active task",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 409, 422),
+    )
+    async def complete_all(
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+    ) -> BulkResult:
         return BulkResult(affected=await task_service.complete_all())
 
-    @post("/reopen-all", summary="Reopen every completed task", status_code=HTTP_200_OK)
-    async def reopen_all(self, task_service: NamedDependency[TaskService]) -> BulkResult:
+    @post(
+        "/reopen-all",
+        summary="Reopen every completed task",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 409, 422),
+    )
+    async def reopen_all(
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+    ) -> BulkResult:
         return BulkResult(affected=await task_service.reopen_all())
 
 

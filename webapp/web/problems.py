@@ -24,6 +24,7 @@ from litestar.status_codes import (
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -77,8 +78,27 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
     ),
     HTTP_409_CONFLICT: (
         "The task's state refuses the request: a stale `version` in the body, or a purge "
-        "of a task that is not in the trash.",
+        "of a task that is not in the trash. Or a request with the same `Idempotency-Key` "
+        "is still being answered: send it again after `Retry-After` seconds.",
         Problem(status=409, title="Conflict", detail=_STALE, current_version=2),
+    ),
+    HTTP_422_UNPROCESSABLE_ENTITY: (
+        "The `Idempotency-Key` was used before for a different request.",
+        Problem(
+            status=422,
+            title="Unprocessable Content",
+            detail="this Idempotency-Key was used for a different request",
+            errors=[FieldError(field="Idempotency-Key", message="was used for another request")],
+        ),
+    ),
+    HTTP_503_SERVICE_UNAVAILABLE: (
+        "The database did not answer in time: send the request again after `Retry-After` "
+        "seconds.",
+        Problem(
+            status=503,
+            title="Service Unavailable",
+            detail="the database is not answering; try again shortly",
+        ),
     ),
     HTTP_412_PRECONDITION_FAILED: (
         "The `If-Match` version is stale: reload the task and try again.",
@@ -92,9 +112,10 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the errors a route answers, each in the one problem shape."""
+    """OpenAPI entries for the errors a route answers, each in the one problem shape.
+    Every route may answer 503 (its database did not answer in time)."""
     responses = {}
-    for status in statuses:
+    for status in (*statuses, HTTP_503_SERVICE_UNAVAILABLE):
         description, example = _DOCUMENTED[status]
         responses[status] = ResponseSpec(
             data_container=Problem,

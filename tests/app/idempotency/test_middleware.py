@@ -74,7 +74,7 @@ async def test_a_malformed_key_is_a_400_and_does_nothing(
     client: Client, database_url: str, key: bytes
 ) -> None:
     response = await client.post(
-        "/api/tasks", json={"title": "t"}, headers={"Idempotency-Key": key}
+        "/api/tasks", json={"title": "t"}, headers={b"Idempotency-Key": key}
     )
     assert_problem(response, 400, "Idempotency-Key")
     assert await stored_tasks(database_url) == []

@@ -21,7 +21,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: help install run-locally test lint format migrate migration lock test-matrix
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ] && [ ! -x "$(PY)" ]; then echo "Python >= 3.11 is needed (none found on PATH)"; exit 1; fi

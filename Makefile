@@ -21,7 +21,7 @@ INSTALLED := $(VENV)/.installed
 .PHONY: help install run-locally test lint format migrate migration lock test-matrix
 
 help:  ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(INSTALLED): pyproject.toml requirements.lock
 	@if [ -z "$(PYTHON)" ] && [ ! -x "$(PY)" ]; then echo "Python >= 3.11 is needed (none found on PATH)"; exit 1; fi
@@ -42,7 +42,7 @@ run-worker: $(INSTALLED)  ## Dramatiq job workers for BROKER_URL (WORKER_PROCESS
 test: $(INSTALLED)  ## run the tests (services that are not running are skipped, unless REQUIRE_SERVICES=1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: $(INSTALLED)  ## black --check, ruff, mypy --strict, hadolint
+lint: $(INSTALLED) k8s-validate  ## black --check, ruff, mypy --strict, hadolint, Kubernetes manifests
 	$(VENV)/bin/black --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
@@ -117,3 +117,26 @@ cluster-down:  ## stop the cluster (its data stays in volumes; add `-v` by hand 
 
 cluster-smoke: $(INSTALLED)  ## check Dockerfile and compose file, then run their commands natively
 	$(PY) -m pytest tests/cluster $(PYTEST_ARGS)
+
+# --- Kubernetes (deploy/kubernetes) ---------------------------------------------------
+# The Kubernetes version whose API schemas the manifests must satisfy: the newest minor
+# that the pinned kubernetes-validate ships (it validates offline, no cluster). Raise it
+# with kubernetes-validate. tests/cluster/test_kubernetes.py reads it from here.
+KUBERNETES_VERSION := 1.37.0
+KUBECTL ?= kubectl
+KUSTOMIZATIONS := deploy/kubernetes/base $(patsubst %/kustomization.yaml,%,$(sort $(wildcard deploy/kubernetes/overlays/*/kustomization.yaml)))
+
+.PHONY: k8s-validate
+
+# kubernetes-validate only warns (exit 0) about a kind it has no schema for, e.g. a
+# misspelt apiVersion; here anything but a pass fails.
+k8s-validate: $(INSTALLED)  ## render deploy/kubernetes (kubectl kustomize), validate offline against Kubernetes' schemas
+	@command -v $(KUBECTL) >/dev/null || { echo "kubectl is needed: \`kubectl kustomize\` renders deploy/kubernetes"; exit 1; }
+	@set -o pipefail; for dir in $(KUSTOMIZATIONS); do \
+		echo "$(KUBECTL) kustomize $$dir | kubernetes-validate --strict -k $(KUBERNETES_VERSION) -"; \
+		report=$$($(KUBECTL) kustomize "$$dir" | $(VENV)/bin/kubernetes-validate --strict -k $(KUBERNETES_VERSION) -) \
+			|| { echo "$$report"; exit 1; }; \
+		if grep -v '^INFO ' <<< "$$report"; then exit 1; fi; \
+		grep -q '^INFO ' <<< "$$report" || { echo "$$dir rendered no object"; exit 1; }; \
+		echo "  $$(grep -c '^INFO ' <<< "$$report") objects valid for Kubernetes $(KUBERNETES_VERSION)"; \
+	done

@@ -42,6 +42,12 @@ run-worker: $(INSTALLED)  ## Dramatiq job workers for BROKER_URL (WORKER_PROCESS
 test: $(INSTALLED)  ## run the tests (services that are not running are skipped, unless REQUIRE_SERVICES=1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# tests/fuzz is left out of `make test` (pyproject.toml, norecursedirs) and runs only when
+# named. -p no:cacheprovider: a fuzz run leaves nothing behind that changes the next one.
+.PHONY: fuzz
+fuzz: $(INSTALLED)  ## schemathesis against the app's own OpenAPI document, on SQLite and MariaDB (about 2 min)
+	$(PY) -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
+
 lint: $(INSTALLED) k8s-validate  ## black --check, ruff, mypy --strict, hadolint, Kubernetes manifests
 	$(VENV)/bin/black --check .
 	$(VENV)/bin/ruff check .

@@ -42,6 +42,10 @@ run-worker: $(INSTALLED)  ## Dramatiq job workers for BROKER_URL (WORKER_PROCESS
 test: $(INSTALLED)  ## run the tests (services that are not running are skipped, unless REQUIRE_SERVICES=1)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+.PHONY: faults
+faults: $(INSTALLED)  ## the fault suite: private MariaDB/Redis killed and stalled under load (about 4 min) -> test-results/faults.json
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
 lint: $(INSTALLED)  ## black --check, ruff, mypy --strict, hadolint
 	$(VENV)/bin/black --check .
 	$(VENV)/bin/ruff check .

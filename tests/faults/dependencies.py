@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import redis.asyncio
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.faults.processes import Child, need_binary
+from tests.faults.processes import LOCK_DIR, Child, need_binary
 
 MARIADB_PORTS = range(3400, 3500)
 REDIS_PORTS = range(6390, 6400)
@@ -30,7 +29,8 @@ DATABASE = "tasks_faults"
 
 
 class PrivateMariaDB:
-    """mariadbd on `port` with a data directory of its own (deleted by `remove`).
+    """mariadbd on `port` with a data directory of its own (deleted by `remove`); the
+    caller holds the port (processes.reserved_port) while it lives.
 
     `kill` (SIGKILL) then `start` restarts it on the same data and port, with InnoDB's
     crash recovery: what it acknowledged before the kill must still be there.
@@ -40,8 +40,12 @@ class PrivateMariaDB:
         self.port = port
         self.mariadbd = need_binary("mariadbd")
         self.install_db = need_binary("mariadb-install-db")
-        # Short: the socket's path must fit in 108 bytes.
-        self.root = Path(tempfile.mkdtemp(prefix="tasks-faults-mariadb-"))
+        # Named after the port, whose lock the caller holds: what a run killed before it
+        # could clean up is removed here, and nobody else can be using it. Short, too:
+        # the socket's path must fit in 108 bytes.
+        self.root = LOCK_DIR / f"tasks-faults-mariadb-{port}"
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir()
         self.datadir = self.root / "data"
         self.server: Child | None = None
         self.starts = 0

@@ -52,15 +52,16 @@ def worker_environment(**settings: str) -> dict[str, str]:
 
 
 class AppServer:
-    def __init__(self, workdir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, name: str, port: int, env: dict[str, str]) -> None:
+        self.name = name
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.env = env
         self.workdir = workdir
         self.child = Child(
-            "app",
+            name,
             [sys.executable, "-m", "webapp", "serve", "--no-migrate"],
-            log=workdir / "app.log",
+            log=workdir / f"{name}.log",
             cwd=workdir,
             env=env,
         )
@@ -108,6 +109,10 @@ class Worker:
     def started_at(self) -> float:
         return self.child.started_at
 
+    @property
+    def log_path(self) -> Path:
+        return self.child.log_path
+
     async def wait_ready(self, within: float = START_SECONDS) -> float:
         return await wait_for_log_line(self.child, READY_LINE, within=within)
 
@@ -129,7 +134,8 @@ class Launcher:
 
     async def app(self, **settings: str) -> AppServer:
         port = self.ports.enter_context(reserved_port(APP_PORTS))
-        server = AppServer(self.workdir, port, app_environment(port, **settings))
+        name = "app" if not self.apps else f"app-{len(self.apps) + 1}"
+        server = AppServer(self.workdir, name, port, app_environment(port, **settings))
         self.apps.append(server)
         await server.wait_ready()
         return server
@@ -142,7 +148,11 @@ class Launcher:
         return worker
 
     def logs(self) -> list[Path]:
-        return [self.workdir / "app.log", *(self.workdir / f"{w.name}.log" for w in self.workers)]
+        """The logs of every process started so far."""
+        return [
+            *(app.log_path for app in self.apps),
+            *(worker.log_path for worker in self.workers),
+        ]
 
     async def close(self) -> None:
         for worker in self.workers:

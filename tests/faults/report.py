@@ -48,10 +48,10 @@ def _job(extra: dict[str, Any]) -> str:
     if "job_status" not in extra:
         return ""
     done = extra.get("job_done_after_worker_ready_s")
-    timing = f"done {done:.1f} s after the new worker was ready" if done is not None else ""
+    timing = f", {done:.1f} s after the new worker was ready" if done is not None else ""
     return (
-        f"job {extra['job_status']} ({extra['job_restored']}/{extra['job_total']}) "
-        f"{timing}; killed at {extra.get('restored_at_kill')} restored; new worker ready in "
+        f"job {extra['job_status']} ({extra['job_restored']}/{extra['job_total']}){timing}; "
+        f"killed at {extra.get('restored_at_kill')} restored; new worker ready in "
         f"{extra.get('new_worker_start_s')} s; tasks by version: "
         f"{extra.get('trashed_tasks_by_version')}"
     )

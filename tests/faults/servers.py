@@ -155,6 +155,7 @@ class Launcher:
         ]
 
     async def close(self) -> None:
+        """Stop everything started (again harmlessly: what has stopped is left alone)."""
         for worker in self.workers:
             worker.stop()
         for app in self.apps:

@@ -179,5 +179,7 @@ async def test_worker_killed_mid_restore(
         record_and_check(figures)
     finally:
         await engine.dispose()
+        # Stopped first: a consumer whose queue is deleted under it declares it again.
+        await launcher.close()
         if broker == "rabbitmq":
             delete_rabbitmq_queues(prefix)

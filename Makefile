@@ -48,6 +48,10 @@ test: $(INSTALLED)  ## run the tests (services that are not running are skipped,
 fuzz: $(INSTALLED)  ## schemathesis against the app's own OpenAPI document, on SQLite and MariaDB (about 2 min)
 	$(PY) -m pytest tests/fuzz -p no:cacheprovider $(PYTEST_ARGS)
 
+.PHONY: faults
+faults: $(INSTALLED)  ## the fault suite: private MariaDB/Redis killed and stalled under load (about 4 min) -> test-results/faults.json
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
+
 lint: $(INSTALLED) k8s-validate  ## black --check, ruff, mypy --strict, hadolint, Kubernetes manifests
 	$(VENV)/bin/black --check .
 	$(VENV)/bin/ruff check .

@@ -13,8 +13,6 @@ from contextlib import asynccontextmanager
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 
@@ -27,8 +25,10 @@ from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
 from webapp.tasks.pages import TaskPages
+from webapp.web.edges import HttpEdges
 from webapp.web.health import HealthController
 from webapp.web.logging import AccessLog, logging_plugin
+from webapp.web.openapi import StrictStructSchemas, openapi_config
 from webapp.web.problems import EXCEPTION_HANDLERS, LastResort
 from webapp.web.security import (
     CrossSiteApiGuard,
@@ -41,29 +41,6 @@ from webapp.worker import JOB_KINDS
 
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = PROJECT_ROOT / "static"
-
-
-def openapi_config() -> OpenAPIConfig:
-    # Swagger UI's files are served from /static (vendored), never from a CDN.
-    swagger = SwaggerRenderPlugin(
-        path="/",
-        js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-        css_url="/static/vendor/swagger-ui/swagger-ui.css",
-        standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
-        # Litestar's default favicon is a CDN URL; an empty data: icon also spares the
-        # browser a request for /favicon.ico.
-        favicon="<link rel='icon' href='data:,'>",
-    )
-    return OpenAPIConfig(
-        title="Tasks API",
-        version="1.0.0",
-        description=(
-            "Tasks and the trash. Errors on /api share one shape "
-            "(application/problem+json): status, title, detail, errors[field, message]."
-        ),
-        path="/docs",
-        render_plugins=[swagger],
-    )
 
 
 def create_app(settings: Settings | None = None, read_cache: ReadCache | None = None) -> Litestar:
@@ -120,6 +97,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             SQLAlchemyPlugin(config=db_config),
             logging_plugin(settings),
             HTMXPlugin(),
+            StrictStructSchemas(),
         ],
         middleware=[
             session_middleware(settings.effective_secret_key(), secure=settings.cookie_secure),
@@ -136,6 +114,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
         state=State({"settings": settings, "db_config": db_config}),
     )
     # Outermost: every request gets its access line, and an error that escapes the app
-    # still gets a problem+json answer (see LastResort).
-    app.asgi_handler = AccessLog(LastResort(app.asgi_handler))
+    # still gets a problem+json answer (see LastResort); then HEAD, OPTIONS and unusable
+    # paths are made good (see HttpEdges).
+    app.asgi_handler = AccessLog(LastResort(HttpEdges(app, app.asgi_handler)))
     return app

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import datetime
 import os
+import socket
 import sys
 from uuid import UUID
 
@@ -45,6 +46,25 @@ def granian_command(host: str, port: int, workers: int, log_level: str) -> list[
         "--no-access-log",  # the app writes its own one-line access log
         "webapp.app:create_app",
     ]
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be served, or None if it can.
+
+    Granian binds with SO_REUSEPORT, so a second server on a port already served by
+    another one would share it silently, and the kernel would split requests between two
+    apps (maybe on two databases). A bind without SO_REUSEPORT fails on a port anyone
+    listens on; it is made and released just before Granian starts.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # A port whose last connections linger in TIME_WAIT is free to serve again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
 
 
 def dramatiq_command(processes: int, threads: int) -> list[str]:
@@ -137,6 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         resent = asyncio.run(requeue_jobs(settings, args.older_than))
         print(f"re-sent {len(resent)} job(s)" + "".join(f"\n  {i}" for i in resent))
         return 0
+    if args.command == "serve" and (busy := port_in_use(settings.host, settings.port)):
+        print(
+            f"cannot serve on {settings.host}:{settings.port}: the port is in use ({busy}). "
+            "Stop the server that holds it, or set PORT to another one.",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "migrate" or (args.command == "serve" and not args.no_migrate):
         prepare_database(settings)
     if args.command == "serve":

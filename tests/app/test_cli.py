@@ -141,3 +141,25 @@ def test_serve_migrates_then_serves_the_api_and_docs(served: tuple[str, Path]) -
     docs = httpx.get(f"{base}/docs", timeout=10)
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+
+
+def test_a_second_server_on_a_port_in_use_refuses_to_start(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Granian binds with SO_REUSEPORT: without the check, the second server would share
+    the port, and the kernel would split requests between two apps and two databases."""
+    base, _ = served
+    port = base.rsplit(":", 1)[1]
+    other = tmp_path / "other"
+    other.mkdir()
+    result = run_webapp(
+        other,
+        "serve",
+        DATABASE_URL=f"sqlite:///{other / 'other.sqlite3'}",
+        PORT=port,
+        SECRET_KEY="s" * 40,
+    )
+    assert result.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}: the port is in use" in result.stderr
+    assert not (other / "other.sqlite3").exists()  # it stopped before touching anything
+    assert httpx.get(f"{base}/health", timeout=5).status_code == 200

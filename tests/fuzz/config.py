@@ -34,8 +34,9 @@ OPENAPI_PATH = "/docs/openapi.json"
 
 # Valid input that the app rightly refuses because of the state it finds, on top of
 # schemathesis's defaults for positive_data_acceptance (2xx, 3xx, 401, 403, 404, 409,
-# 429, 5xx; a 5xx is not_a_server_error's to report): a stale If-Match gets 412.
-POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+# 429, 5xx; a 5xx is not_a_server_error's to report): a stale If-Match gets 412, and an
+# Idempotency-Key the fuzzer happens to reuse with another request gets 422.
+POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429", "5xx"]
 
 
 @dataclass(frozen=True)

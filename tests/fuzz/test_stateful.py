@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, cast
+from uuid import uuid4
 
 import hypothesis
 import pytest
@@ -112,6 +113,16 @@ def test_linked_calls(fuzz_schema: OpenApiSchema, fuzz_target: FuzzTarget, tally
             empty_the_app(fuzz_target)
             self.restored: set[str] = set()  # tasks restored one by one in this scenario
             self.jobs: list[str] = []  # restore jobs started: any task may come back
+            self.keys = uuid4().hex  # this scenario's Idempotency-Key namespace
+
+        def before_call(self, case: Case[Any]) -> None:
+            # The app remembers an Idempotency-Key for 24 hours: a key drawn again in a
+            # later scenario would replay that scenario's answer, and the same choices
+            # would no longer meet the same answers (Hypothesis then reports a flaky
+            # strategy). Each scenario's keys are its own; reuse within one still counts.
+            if case.headers is not None and (key := case.headers.get("Idempotency-Key")):
+                case.headers["Idempotency-Key"] = f"{self.keys}-{key}"[:255]
+            super().before_call(case)
 
         def teardown(self) -> None:
             # A job still running would restore tasks in the next scenario's time.

@@ -8,12 +8,14 @@ the raw response (to store and replay it), for every POST route, present and fut
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import msgspec
 from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
+from litestar.openapi.spec import Example
 from litestar.params import HeaderParameter
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
 
@@ -29,16 +31,22 @@ from webapp.idempotency.service import (
 from webapp.web.problems import PROBLEM_JSON, FieldError, Problem
 
 HEADER = "idempotency-key"
+# Visible ASCII; an empty header is no key (the route's default, for the document).
+KEY_PATTERN = rf"^[!-~]{{0,{KEY_MAX_LENGTH}}}$"
 # How POST routes document the header (the middleware, not the route, acts on it).
+# A string, not str | None (a "string or null" header was sent as the text "null"); the
+# empty default only means "no key" to the document: the middleware reads the header.
 IdempotencyKey = Annotated[
-    str | None,
+    str,
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
-        max_length=KEY_MAX_LENGTH,
+        pattern=KEY_PATTERN,
+        examples=[Example(summary="a UUID", value="5f2b6e0c-8d3a-4f1e-9c7b-2a4d6e8f0a1b")],
         description=(
-            "Any unique string (a UUID, say). Sent again with the same request within 24 h, "
-            "the first answer is returned and nothing is done twice; with another request, 422."
+            "Any unique string (a UUID, say); empty is none. Sent again with the same request "
+            "within 24 h, the first answer is returned and nothing is done twice; with "
+            "another request, 422."
         ),
     ),
 ]
@@ -54,7 +62,7 @@ def caller_of(scope: Scope) -> str:
 
 
 def _valid_key(key: str) -> bool:
-    return 0 < len(key) <= KEY_MAX_LENGTH and all(" " < c <= "~" for c in key)
+    return re.fullmatch(KEY_PATTERN, key) is not None
 
 
 async def _send_problem(
@@ -80,7 +88,7 @@ class IdempotentPosts(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         method = scope.get("method")
         key = Headers.from_scope(scope).get(HEADER)
-        if key is None or method != "POST" or not scope["path"].startswith(API_PREFIX):
+        if not key or method != "POST" or not scope["path"].startswith(API_PREFIX):
             await next_app(scope, receive, send)
             return
         if not _valid_key(key):
@@ -89,7 +97,7 @@ class IdempotentPosts(ASGIMiddleware):
                 Problem(
                     status=400,
                     title="Invalid input",
-                    detail=f"Idempotency-Key: 1 to {KEY_MAX_LENGTH} visible ASCII characters",
+                    detail=f"Idempotency-Key: at most {KEY_MAX_LENGTH} visible ASCII characters",
                     errors=[FieldError(field="Idempotency-Key", message="is not a valid key")],
                 ),
             )

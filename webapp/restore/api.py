@@ -47,7 +47,7 @@ class RestoreJobController(Controller):
         self,
         restore_job_service: NamedDependency[RestoreJobService],
         data: JSONBody[RestoreJobCreate],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> Response[RestoreJobRead]:
         job = await restore_job_service.create(data)
         return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": job_url(job.id)})

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 import msgspec
 
 from webapp.jobs.models import JobStatus
+from webapp.tasks.schemas import JSONBool
 
 # One job restores at most this many explicitly chosen tasks ("all" has no limit).
 RESTORE_MAX_IDS = 10_000
@@ -28,20 +29,34 @@ class RestoreScope(enum.StrEnum):
 class RestoreJobCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Either `ids` (the tasks to restore) or `all: true` (everything in the trash)."""
 
+    # The rule the field types cannot say, for the API document (webapp.web.openapi).
+    openapi_one_of: ClassVar[list[dict[str, Any]]] = [
+        {
+            "required": ["ids"],
+            "properties": {"ids": {"type": "array"}, "all": {"const": False}},
+        },
+        {
+            "required": ["all"],
+            "properties": {"all": {"const": True}, "ids": {"type": "null"}},
+        },
+    ]
+
     ids: (
         Annotated[
             list[UUID],
             msgspec.Meta(
+                min_length=1,
+                max_length=RESTORE_MAX_IDS,
                 description=(
                     f"1 to {RESTORE_MAX_IDS} task ids; duplicates count once. Ids of unknown "
                     "tasks or of tasks not in the trash are counted as skipped."
-                )
+                ),
             ),
         ]
         | None
     ) = None
     all: Annotated[
-        bool,
+        JSONBool,
         msgspec.Meta(
             description="Restore every task in the trash deleted before the job was created."
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
+from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -27,7 +29,7 @@ from webapp.tasks.schemas import (
     TaskRead,
     TaskUpdate,
 )
-from webapp.tasks.service import TaskService
+from webapp.tasks.service import OFFSET_MAX, TaskService
 from webapp.web.problems import problem_responses
 
 CACHE_HEADER = ResponseHeader(
@@ -56,18 +58,34 @@ def etag(task: TaskRead) -> str:
     return f'"{task.version}"'
 
 
-def parse_if_match(value: str | None) -> int | None:
-    """The version an If-Match header names (`"3"` or `W/"3"`), or None when absent."""
-    if value is None or value.strip() == "*":
+# An If-Match header (RFC 9110): * or a list of entity-tags, weak or strong. This API's
+# ETags are task versions ("3"); any other well-formed tag simply matches no version. A
+# version without its quotes (3), which clients send too, is taken as that version.
+_TAG = r'(W/)?"[!#-~\x80-\xff]*"|[0-9]{1,9}'
+IF_MATCH_PATTERN = rf"^[ \t]*(\*|({_TAG})([ \t]*,[ \t]*({_TAG}))*)[ \t]*$"
+_ENTITY_TAG = re.compile(r'(?:W/)?"([!#-~\x80-\xff]*)"|([0-9]{1,9})')
+
+
+def parse_if_match(value: str) -> frozenset[int] | None:
+    """The versions an If-Match header names, or None for `*` (any). A tag that is not a
+    version of this API's ("abc") names none: the request then fails its precondition."""
+    if value.strip() == "*":
         return None
-    text = value.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    if not re.fullmatch(IF_MATCH_PATTERN, value):
         raise InvalidInput({"If-Match": 'must be an ETag of this API, e.g. "3"'})
-    return int(text)
+    # isascii too: "²".isdigit() is true, and int("²") fails.
+    return frozenset(
+        int(tag)
+        for quoted, bare in _ENTITY_TAG.findall(value)
+        if (tag := quoted or bare).isascii() and tag.isdigit() and len(tag) <= 9
+    )
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
-Offset = Annotated[int, QueryParameter(ge=0, description="How many matching tasks to skip")]
+Offset = Annotated[
+    int,
+    QueryParameter(ge=0, le=OFFSET_MAX, description="How many matching tasks to skip"),
+]
 Search = Annotated[
     str, QueryParameter(max_length=200, description="Text searched in titles and notes")
 ]
@@ -126,7 +144,7 @@ class TaskController(Controller):
         self,
         task_service: NamedDependency[TaskService],
         data: JSONBody[TaskCreate],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> Response[TaskRead]:
         task = await task_service.create(data)
         return Response(
@@ -162,7 +180,18 @@ class TaskController(Controller):
         task_service: NamedDependency[TaskService],
         task_id: FromPath[UUID],
         data: JSONBody[TaskUpdate],
-        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
+        # A string (not str | None): a document that said "string or null" led clients
+        # (and the fuzzer) to send the header as the text "null".
+        if_match: Annotated[
+            str,
+            HeaderParameter(
+                name="If-Match",
+                required=False,
+                pattern=IF_MATCH_PATTERN,
+                description='The version you edited, as its ETag: "3" (or W/"3"); * for any',
+                examples=[Example(summary="version 3", value='"3"')],
+            ),
+        ] = "*",
     ) -> Response[TaskRead]:
         task = await task_service.update(task_id, data, expected_version=parse_if_match(if_match))
         return Response(task, headers={"ETag": etag(task)})
@@ -189,7 +218,7 @@ class TaskController(Controller):
         self,
         task_service: NamedDependency[TaskService],
         task_id: FromPath[UUID],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> TaskRead:
         return await task_service.complete(task_id)
 
@@ -204,7 +233,7 @@ class TaskController(Controller):
         self,
         task_service: NamedDependency[TaskService],
         task_id: FromPath[UUID],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> TaskRead:
         return await task_service.reopen(task_id)
 
@@ -219,7 +248,7 @@ class TaskController(Controller):
         self,
         task_service: NamedDependency[TaskService],
         task_id: FromPath[UUID],
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> TaskRead:
         return await task_service.restore(task_id)
 
@@ -230,7 +259,7 @@ class TaskController(Controller):
         responses=problem_responses(400, 409, 422),
     )
     async def clear_completed(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
     ) -> BulkResult:
         return BulkResult(affected=await task_service.clear_completed())
 
@@ -241,7 +270,7 @@ class TaskController(Controller):
         responses=problem_responses(400, 409, 422),
     )
     async def complete_all(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
     ) -> BulkResult:
         return BulkResult(affected=await task_service.complete_all())
 
@@ -252,7 +281,7 @@ class TaskController(Controller):
         responses=problem_responses(400, 409, 422),
     )
     async def reopen_all(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = None
+        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
     ) -> BulkResult:
         return BulkResult(affected=await task_service.reopen_all())
 

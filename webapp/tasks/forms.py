@@ -73,8 +73,9 @@ class EditForm(msgspec.Struct, kw_only=True):
                 )
             except ValueError:
                 errors["due_date"] = "must be a date like 2026-12-24"
-        if self.version and self.version.isdigit() and len(self.version) < 10:
-            changes["version"] = int(self.version)
+        version = self.version or ""
+        if version.isascii() and version.isdigit() and len(version) < 10:
+            changes["version"] = int(version)
         else:
             errors["version"] = "the form lost track of the task's version; reload and try again"
         if errors:

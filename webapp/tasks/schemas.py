@@ -10,11 +10,20 @@ from uuid import UUID
 import msgspec
 
 from webapp.tasks.models import NOTES_MAX_LENGTH, TITLE_MAX_LENGTH
+from webapp.text import NOTES_PATTERN, TITLE_PATTERN
 
 PriorityLabel = Literal["none", "low", "medium", "high"]
+# A JSON boolean, and nothing else: Litestar converts request bodies leniently, which
+# would take 0, 1 or "true" for a bool; a Literal of the two values is checked strictly.
+JSONBool = Literal[True, False]
 
-TITLE_DOC = f"1 to {TITLE_MAX_LENGTH} characters after trimming surrounding white space."
-NOTES_DOC = f"At most {NOTES_MAX_LENGTH} characters."
+TITLE_DOC = (
+    f"1 to {TITLE_MAX_LENGTH} characters, something visible among them and no control "
+    "character; surrounding white space is trimmed."
+)
+NOTES_DOC = (
+    f"At most {NOTES_MAX_LENGTH} characters; line breaks and tabs, no other control character."
+)
 
 # Field types with the description and example the OpenAPI document shows for them.
 TaskId = Annotated[
@@ -23,8 +32,27 @@ TaskId = Annotated[
         description="UUIDv7 (time-ordered)", examples=["01938c5e-8a4b-7c2d-9e0f-123456789abc"]
     ),
 ]
-Title = Annotated[str, msgspec.Meta(description=TITLE_DOC, examples=["Buy milk"])]
-Notes = Annotated[str, msgspec.Meta(description=NOTES_DOC, examples=["Semi-skimmed, 2 litres"])]
+# The constraints are checked when a JSON body is decoded, and stated in the API document;
+# the service checks the same (webapp.text), for the forms too.
+Title = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=TITLE_MAX_LENGTH,
+        pattern=TITLE_PATTERN,
+        description=TITLE_DOC,
+        examples=["Buy milk"],
+    ),
+]
+Notes = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=NOTES_MAX_LENGTH,
+        pattern=NOTES_PATTERN,
+        description=NOTES_DOC,
+        examples=["Semi-skimmed, 2 litres"],
+    ),
+]
 PriorityChoice = Annotated[
     PriorityLabel, msgspec.Meta(description="none, low, medium or high", examples=["high"])
 ]
@@ -114,7 +142,9 @@ class TaskUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     priority: PriorityChoice | msgspec.UnsetType = msgspec.UNSET
     due_date: DueDate | msgspec.UnsetType | None = msgspec.UNSET
     completed: (
-        Annotated[bool, msgspec.Meta(description="true completes, false reopens", examples=[True])]
+        Annotated[
+            JSONBool, msgspec.Meta(description="true completes, false reopens", examples=[True])
+        ]
         | msgspec.UnsetType
     ) = msgspec.UNSET
     version: Version | msgspec.UnsetType = msgspec.UNSET

@@ -7,7 +7,9 @@ methods. Reads go through the read cache (`webapp.cache.reads`) and the SQL of
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import random
 from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID
@@ -23,33 +25,46 @@ from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
 from webapp.tasks import queries
 from webapp.tasks.models import NOTES_MAX_LENGTH, TITLE_MAX_LENGTH, Priority, Task
 from webapp.tasks.schemas import TaskCounts, TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
+from webapp.text import control_character, is_visible
 
 # Where a caller expects a task: live (not in the trash), in the trash, or either.
 Where = Literal["live", "trash", "any"]
 
 LIMIT_MAX = 100
+# Past any list anyone pages through, and within what every database takes as an OFFSET.
+OFFSET_MAX = 1_000_000_000
 SEARCH_MAX_LENGTH = 200
-# How often a change without a version is tried when other writers keep winning the race.
-WRITE_ATTEMPTS = 5
+# How often a change without a version is tried when other writers keep winning the race;
+# between tries it waits a random moment (up to RETRY_PAUSE_SECONDS times the tries so far)
+# so that writers that collided do not collide again in step.
+WRITE_ATTEMPTS = 10
+RETRY_PAUSE_SECONDS = 0.002
 
 
 def clean_title(title: str) -> str:
-    """The stored form of a title: trimmed, 1 to 200 characters."""
+    """The stored form of a title: trimmed, 1 to 200 characters, something visible in
+    them, and no control character (see webapp.text)."""
     cleaned = title.strip()
-    if not cleaned:
+    if not is_visible(cleaned):
         raise InvalidInput({"title": "must not be empty"})
     if len(cleaned) > TITLE_MAX_LENGTH:
         raise InvalidInput(
             {"title": f"must be at most {TITLE_MAX_LENGTH} characters (got {len(cleaned)})"}
         )
+    if refused := control_character(cleaned):
+        raise InvalidInput({"title": f"must not hold control characters (found {refused})"})
     return cleaned
 
 
 def clean_notes(notes: str) -> str:
+    """Notes as given: up to 10,000 characters, line breaks and tabs but no other control
+    character."""
     if len(notes) > NOTES_MAX_LENGTH:
         raise InvalidInput(
             {"notes": f"must be at most {NOTES_MAX_LENGTH} characters (got {len(notes)})"}
         )
+    if refused := control_character(notes, allow_line_breaks=True):
+        raise InvalidInput({"notes": f"must not hold control characters (found {refused})"})
     return notes
 
 
@@ -57,8 +72,8 @@ def validate_query(query: TaskQuery) -> TaskQuery:
     errors = {}
     if not 1 <= query.limit <= LIMIT_MAX:
         errors["limit"] = f"must be between 1 and {LIMIT_MAX}"
-    if query.offset < 0:
-        errors["offset"] = "must be 0 or more"
+    if not 0 <= query.offset <= OFFSET_MAX:
+        errors["offset"] = f"must be between 0 and {OFFSET_MAX}"
     if len(query.q) > SEARCH_MAX_LENGTH:
         errors["q"] = f"must be at most {SEARCH_MAX_LENGTH} characters"
     if errors:
@@ -239,16 +254,22 @@ class TaskService:
             except StaleVersion:
                 if versioned or attempt == WRITE_ATTEMPTS:
                     raise
+            await asyncio.sleep(random.uniform(0, RETRY_PAUSE_SECONDS * attempt))  # noqa: S311
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def update(
-        self, task_id: UUID, changes: TaskUpdate, *, expected_version: int | None = None
+        self,
+        task_id: UUID,
+        changes: TaskUpdate,
+        *,
+        expected_version: int | frozenset[int] | None = None,
     ) -> TaskRead:
         """Change some fields of a live task.
 
-        The version in `changes` (or `expected_version`, from an If-Match header) must be
-        the stored one; a stale version raises StaleVersion and changes nothing. Without
-        a version the change is applied to the task as it is.
+        The version in `changes` must be the stored one, and so must `expected_version`
+        (from an If-Match header: one version, or a set of which one must be it); a stale
+        version raises StaleVersion and changes nothing. Without a version the change is
+        applied to the task as it is.
         """
         errors: dict[str, str] = {}
         title = notes = None
@@ -264,17 +285,20 @@ class TaskService:
                 errors |= error.errors
         if errors:
             raise InvalidInput(errors)
-        expectations = [
-            (expected, precondition)
-            for expected, precondition in ((changes.version, False), (expected_version, True))
-            if isinstance(expected, int)
-        ]
+        expectations: list[tuple[frozenset[int], bool]] = []
+        if isinstance(changes.version, int):
+            expectations.append((frozenset({changes.version}), False))
+        if expected_version is not None:
+            if isinstance(expected_version, int):
+                expected_version = frozenset({expected_version})
+            expectations.append((expected_version, True))
 
         def apply(task: Task, now: datetime.datetime) -> bool:
             for expected, precondition in expectations:
-                if expected != task.version:
+                if task.version not in expected:
+                    named = ", ".join(str(v) for v in sorted(expected)) or "none of this task's"
                     raise StaleVersion(
-                        f"version {expected} is stale; the task is at version {task.version}",
+                        f"version {named} is stale; the task is at version {task.version}",
                         current_version=task.version,
                         precondition=precondition,
                     )

@@ -47,7 +47,9 @@ class ListView(msgspec.Struct, frozen=True, kw_only=True):
         except ValueError:
             status = Status.ALL
         page_text = params.get("page", "1")
-        page = int(page_text) if page_text.isdigit() and len(page_text) < 7 else 1
+        # isascii too: "²".isdigit() is true, and int("²") fails.
+        usable = page_text.isascii() and page_text.isdigit() and len(page_text) < 7
+        page = int(page_text) if usable else 1
         return cls(trash=trash, status=status, q=params.get("q", ""), page=max(page, 1))
 
     @classmethod

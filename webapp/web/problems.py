@@ -37,6 +37,14 @@ log = structlog.get_logger(__name__)
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<field>[^`]+)`")
 _MISSING_FIELD = re.compile(r"missing required field `(?P<field>[^`]+)`")
+# msgspec's wording of a broken constraint, and ours (without its regular expression).
+_CONSTRAINTS = (
+    (re.compile(r"Expected `str` of length >= 1\b"), "must not be empty"),
+    (re.compile(r"Expected `str` of length <= (?P<n>\d+)"), "must be at most {n} characters"),
+    (re.compile(r"Expected `str` matching regex"), "{pattern}"),
+    (re.compile(r"Expected `array` of length >= (?P<n>\d+)"), "must hold at least {n} items"),
+    (re.compile(r"Expected `array` of length <= (?P<n>\d+)"), "must hold at most {n} items"),
+)
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -127,6 +135,15 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     return responses
 
 
+# What a value that does not match its field's pattern (in the API document) breaks.
+_PATTERN_MESSAGES = {
+    "title": "must show something, and hold no control character",
+    "notes": "must hold no control character but line breaks and tabs",
+    "If-Match": 'must be an ETag of this API, e.g. "3"',
+    "Idempotency-Key": "must be at most 255 visible ASCII characters",
+}
+
+
 def _field_errors(extra: Any) -> list[FieldError]:
     """Litestar's validation details, as field name + message."""
     errors = []
@@ -134,6 +151,9 @@ def _field_errors(extra: Any) -> list[FieldError]:
         if isinstance(item, dict):
             message = str(item.get("message", "is invalid"))
             field = str(item.get("key") or item.get("source") or "body")
+            if item.get("source") == "header":
+                # A header by its name (if_match is the parameter, If-Match the header).
+                field = "-".join(part.capitalize() for part in field.split("_"))
             # msgspec reports these on the enclosing object; the client wants the field.
             if unknown := _UNKNOWN_FIELD.search(message):
                 field, message = unknown["field"], "is not a known field"
@@ -141,6 +161,12 @@ def _field_errors(extra: Any) -> list[FieldError]:
                 field, message = missing["field"], "is required"
             elif field == "data" and item.get("source") == "body":
                 field = "body"  # the body as a whole (e.g. an array instead of an object)
+            else:
+                for constraint, ours in _CONSTRAINTS:
+                    if broken := constraint.search(message):
+                        pattern = _PATTERN_MESSAGES.get(field, "is not in the form this API takes")
+                        message = ours.format(pattern=pattern, **broken.groupdict())
+                        break
             errors.append(FieldError(field=field, message=message))
     return errors
 
@@ -181,6 +207,18 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         return Problem(status=HTTP_404_NOT_FOUND, title="Not Found", detail=exc.detail)
     if isinstance(exc, Conflict):
         return Problem(status=HTTP_409_CONFLICT, title="Conflict", detail=exc.detail)
+    if isinstance(exc, RecursionError | UnicodeDecodeError):
+        # Raised while the JSON body is decoded (msgspec, before any route code runs): a
+        # body nested thousands of levels deep, or bytes that are not UTF-8.
+        message = (
+            "is nested too deeply" if isinstance(exc, RecursionError) else "is not valid UTF-8"
+        )
+        return Problem(
+            status=HTTP_400_BAD_REQUEST,
+            title="Invalid input",
+            detail=f"body: {message}",
+            errors=[FieldError(field="body", message=message)],
+        )
     if isinstance(exc, ValidationException):
         errors = _field_errors(exc.extra)
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or exc.detail

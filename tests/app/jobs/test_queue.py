@@ -74,14 +74,16 @@ async def test_broker_status_is_down_when_nothing_listens() -> None:
     assert await queue.status() == "down"
 
 
-async def test_ready_is_503_naming_the_broker_when_it_is_down(settings: Settings) -> None:
+async def test_ready_says_the_broker_is_degraded_but_stays_ready(settings: Settings) -> None:
+    """Jobs wait in the database for the broker: its outage must not take the app out of
+    service (a readiness probe would remove every replica at once)."""
     url = f"amqp://guest:guest@127.0.0.1:{closed_port()}/"
     app = create_app(settings.model_copy(update={"broker_url": url}))
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/ready")
-    assert response.status_code == 503
-    assert response.json()["broker"] == "down"
-    assert response.json()["status"] == "down"
+    assert response.status_code == 200
+    assert response.json()["broker"] == "degraded"
+    assert response.json()["status"] == "ready"
 
 
 async def test_the_app_resumes_jobs_left_unfinished_by_its_last_run(

@@ -446,7 +446,7 @@ async def test_a_body_that_is_not_json_is_400(
     assert await stored_tasks(database_url) == before
 
 
-@pytest.mark.parametrize("if_match", ["garbage", '"abc"', '"-1"'])
+@pytest.mark.parametrize("if_match", ["garbage", '"unclosed', '"a" "b"', "W/3", "1 2"])
 async def test_a_malformed_if_match_is_400(
     client: Client, database_url: str, seeded: dict[str, str], if_match: str
 ) -> None:
@@ -508,3 +508,26 @@ async def test_an_unexpected_error_is_a_500_problem_without_internals(
     body = assert_problem(response, 500)
     assert "secret internals" not in response.text
     assert body["title"] == "Internal Server Error"
+
+
+@pytest.mark.parametrize("if_match", ['"abc"', '"-1"', 'W/"x", "7"'])
+async def test_an_if_match_naming_no_version_of_the_task_fails_its_precondition(
+    client: Client, database_url: str, seeded: dict[str, str], if_match: str
+) -> None:
+    """Well-formed entity-tags that are none of this task's versions: RFC 9110 says 412,
+    not 400 (the header is fine; the task is not what the client thinks)."""
+    before = await stored_tasks(database_url)
+    response = await client.patch(
+        f"/api/tasks/{seeded['live']}", json={"title": "x"}, headers={"If-Match": if_match}
+    )
+    assert assert_problem(response, 412)["current_version"] == 1
+    assert await stored_tasks(database_url) == before
+
+
+async def test_an_if_match_list_naming_the_version_is_applied(
+    client: Client, seeded: dict[str, str]
+) -> None:
+    response = await client.patch(
+        f"/api/tasks/{seeded['live']}", json={"title": "x"}, headers={"If-Match": '"9", W/"1"'}
+    )
+    assert (response.status_code, response.json()["title"]) == (200, "x")

@@ -135,6 +135,52 @@ async def test_create_refuses_bad_fields_and_stores_nothing(
     assert await stored_tasks(database_url) == []
 
 
+@pytest.mark.parametrize(
+    ("title", "notes", "field"),
+    [
+        ("\u200b", "", "title"),
+        ("\u200c\u200d\u2060\ufeff", "", "title"),
+        (" \u200b \ufeff ", "", "title"),
+        ("nul\x00inside", "", "title"),
+        ("bell\x07", "", "title"),
+        ("two\nlines", "", "title"),
+        ("tab\there", "", "title"),
+        ("ok", "nul\x00inside", "notes"),
+        ("ok", "escape \x1b[31m", "notes"),
+        ("ok", "del\x7f", "notes"),
+    ],
+    ids=[
+        "zwsp",
+        "only-invisible",
+        "invisible-and-spaces",
+        "nul-title",
+        "bell-title",
+        "newline-title",
+        "tab-title",
+        "nul-notes",
+        "escape-notes",
+        "del-notes",
+    ],
+)
+async def test_invisible_titles_and_control_characters_are_refused(
+    service: TaskService, database_url: str, title: str, notes: str, field: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await add(service, title, notes=notes)
+    assert set(refused.value.errors) == {field}
+    assert await stored_tasks(database_url) == []
+
+
+async def test_notes_keep_line_breaks_and_tabs_and_titles_keep_joiners(
+    service: TaskService, database_url: str
+) -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467 trip"  # ZWJ inside an emoji
+    task = await add(service, family, notes="line one\nline two\r\n\tindented")
+    [row] = await stored_tasks(database_url)
+    assert (row["title"], row["notes"]) == (family, "line one\nline two\r\n\tindented")
+    assert task.title == family
+
+
 # ------------------------------------------------------------------------------ get
 
 

@@ -25,6 +25,7 @@ from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
 from webapp.tasks.pages import TaskPages
+from webapp.web.deadline import RequestDeadline
 from webapp.web.edges import HttpEdges
 from webapp.web.health import HealthController
 from webapp.web.logging import AccessLog, logging_plugin
@@ -102,6 +103,10 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
         middleware=[
             session_middleware(settings.effective_secret_key(), secure=settings.cookie_secure),
             CrossSiteApiGuard(),
+            # Around IdempotentPosts: its own database work is bounded too.
+            RequestDeadline(
+                settings.db_statement_timeout_seconds + settings.db_pool_timeout_seconds
+            ),
             IdempotentPosts(),
         ],
         before_send=[add_security_headers],

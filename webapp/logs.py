@@ -155,6 +155,27 @@ def processors(settings: Settings) -> list[Any]:
     ]
 
 
+def stdlib_processors(settings: Settings) -> list[Any]:
+    """The same lines for what libraries log through the standard `logging` module
+    (SQLAlchemy's pool, the drivers), formatted by structlog's ProcessorFormatter. The
+    default chain rendered JSON whatever LOG_FORMAT said, and lost every record carrying
+    a traceback ("Unsupported type: <class 'type'>")."""
+    render = _json_line if settings.log_format == "json" else _text_line
+
+    def rendered_as_text(logger: Any, method: str, event: dict[str, Any]) -> str:
+        line = render(logger, method, event)
+        return line.decode() if isinstance(line, bytes) else line
+
+    return [
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.ExtraAdder(),
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        structlog.processors.format_exc_info,
+        rendered_as_text,
+    ]
+
+
 def configure_logging(settings: Settings) -> None:
     """structlog for a process without the web app (a worker): same lines, same writer."""
     structlog.configure(

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("applied_at", TIMESTAMP, nullable=True),
         sa.Column("response_headers", sa.Text(), nullable=True),
         sa.Column("response_body", BODY, nullable=True),
         sa.Column("created_at", TIMESTAMP, nullable=False),

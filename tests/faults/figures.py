@@ -75,6 +75,9 @@ class Figures:
     lost_writes: int = 0
     duplicates: int = 0
     unanswered_creates: int = 0
+    # Creates retried after a 503 that were told "applied already" (their first try
+    # committed as the database died): each is in the database once.
+    applied_without_answer: int = 0
     log: LogFigures = field(default_factory=LogFigures)
     extra: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
@@ -123,9 +126,9 @@ def add_traffic(
             figures.non_503_5xx += 1
         if status == 503 and not outcome.retry_after:
             figures.unavailable_without_retry_after += 1
-        if status is not None and 400 <= status < 500:
+        if status is not None and 400 <= status < 500 and not outcome.applied_already:
             figures.unexpected_4xx += 1
-        if not outcome.ok:
+        if not outcome.settled:
             key = f"{where} {outcome.operation} {outcome.label}"
             examples.setdefault(key, f"{key}: {outcome.failure or 'status ' + str(status)}")
     figures.statuses = {p: dict(sorted(c.items())) for p, c in by_phase.items()}
@@ -142,11 +145,11 @@ def add_traffic(
     hits = [o.ended - back_at for o in sent_after if o.ok and o.cache_hit]
     if hits:
         figures.first_cache_hit_s = round(min(hits), 3)
-    successes = [o.ended - back_at for o in sent_after if o.ok]
+    successes = [o.ended - back_at for o in sent_after if o.settled]
     if successes:
         figures.first_success_s = round(min(successes), 3)
         if steady:
-            bad_ends = [o.ended - back_at for o in sent_after if not o.ok]
+            bad_ends = [o.ended - back_at for o in sent_after if not o.settled]
             figures.steady_s = round(max([min(successes), *bad_ends]), 3)
 
 

@@ -15,10 +15,12 @@ answer checked and timed.
   is measured from requests sent at a steady rhythm.
 
 Writes are tracked: every 201 is an acknowledged write (its id and title), to be found in
-the database afterwards. A client whose POST got a well-formed 503 sends the same title
-again, as a client trusting "503: nothing was done" would: a title stored twice means a
-503 lied (or the app wrote twice). A POST without an answer is not retried (its outcome
-is unknown, and a retry could duplicate it legitimately).
+the database afterwards. Every create carries an Idempotency-Key (its title), as a
+careful client sends one. A client whose POST got a well-formed 503 sends it again with
+the same key: a title stored twice means the app applied one request twice. (A 503 may
+come after the commit, when the database dies before saying it committed; the key is
+what tells the retry apart: it is then answered 409 "applied already", and counted as
+`applied_without_answer`, not as an error.) A POST without an answer is not retried.
 
 Every versioned write acknowledged (201/200) raises the floor for reads of that task: a
 GET sent after it returned that shows an older version is a stale read.
@@ -66,6 +68,12 @@ class Outcome:
     retry_after: bool
     probe: bool
     cache_hit: bool = False  # X-Cache: HIT (reads served from the read cache)
+    applied_already: bool = False  # a create's retry answered 409 "applied already"
+
+    @property
+    def settled(self) -> bool:
+        """A success, or a create answered "applied already" (its first try committed)."""
+        return self.ok or self.applied_already
 
     @property
     def ok(self) -> bool:
@@ -75,6 +83,16 @@ class Outcome:
     def label(self) -> str:
         """What the counts by status group it under: the status, or the error's name."""
         return str(self.status) if self.status is not None else str(self.failure)
+
+
+def _applied_already(response: httpx.Response) -> bool:
+    """A 409 for an Idempotency-Key whose first request committed, answer lost."""
+    if response.status_code != 409:
+        return False
+    try:
+        return "applied already" in str(response.json().get("detail", ""))
+    except ValueError:
+        return False
 
 
 def answer_failure(response: httpx.Response, expected: int) -> str | None:
@@ -129,6 +147,8 @@ class Load:
         self.outcomes: list[Outcome] = []
         self.acknowledged: dict[str, str] = {}  # id -> title
         self.unknown_titles: set[str] = set()  # POSTs that got no answer
+        # Creates whose retry was told "applied already": the first try committed.
+        self.applied_without_answer: set[str] = set()
         self.version_floor: dict[str, int] = {}
         self._in_flight: dict[int, float] = {}  # request number -> started
         self._numbers = 0
@@ -191,8 +211,9 @@ class Load:
                 self._client_http, operation, rng, title, writer=number, probe=False
             )
             if operation == "create" and not (outcome.status == 503 and outcome.failure is None):
-                pending_title = None  # acknowledged, refused, or unknown: never sent again
-            if not outcome.ok:
+                # Acknowledged, applied already, refused, or unknown: never sent again.
+                pending_title = None
+            if not outcome.settled:
                 await asyncio.sleep(BACKOFF_SECONDS)
 
     async def _prober(self) -> None:
@@ -254,8 +275,9 @@ class Load:
         number = self._numbers
         started = time.monotonic()
         self._in_flight[number] = started
+        headers = {"Idempotency-Key": title} if operation == "create" and title else None
         try:
-            response = await http.request(method, path, json=body)
+            response = await http.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as error:
             if title is not None:
                 self.unknown_titles.add(title)
@@ -270,6 +292,9 @@ class Load:
         failure = answer_failure(response, expected)
         if failure is None and 200 <= response.status_code < 300:
             failure = self._take_success(operation, response, title, writer, floor)
+        applied_already = operation == "create" and _applied_already(response)
+        if applied_already and title is not None:
+            self.applied_without_answer.add(title)
         outcome = Outcome(
             operation,
             started,
@@ -279,6 +304,7 @@ class Load:
             "retry-after" in response.headers,
             probe,
             response.headers.get("x-cache") == "HIT",
+            applied_already,
         )
         self.outcomes.append(outcome)
         return outcome

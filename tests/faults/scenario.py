@@ -104,9 +104,9 @@ async def observe_recovery(load: Load, back_at: float, settle: float, window: fl
     while True:
         now = time.monotonic()
         sent_after = load.since(back_at)
-        if any(o.ok for o in sent_after):
-            last_bad = max((o.ended for o in sent_after if not o.ok), default=back_at)
-            first_ok = min(o.ended for o in sent_after if o.ok)
+        if any(o.settled for o in sent_after):
+            last_bad = max((o.ended for o in sent_after if not o.settled), default=back_at)
+            first_ok = min(o.ended for o in sent_after if o.settled)
             if now - max(last_bad, first_ok) >= settle and load.in_flight_longer_than(1.0) == 0:
                 return True
         if now - back_at > window:
@@ -180,6 +180,7 @@ async def run_scenario(
     )
     figures.duplicates = len(titles) - len(set(titles))
     figures.unanswered_creates = len(load.unknown_titles)
+    figures.applied_without_answer = len(load.applied_without_answer)
     figures.log = read_log(app_log, fault_offset)
     keep_logs(scenario.name, logs())
     check_traffic(figures, dependency=scenario.dependency, window=scenario.window)

@@ -21,6 +21,8 @@ from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Sc
 
 from webapp.idempotency.models import KEY_MAX_LENGTH
 from webapp.idempotency.service import (
+    AlreadyApplied,
+    Attempt,
     IdempotencyService,
     InProgress,
     Mismatch,
@@ -31,6 +33,8 @@ from webapp.idempotency.service import (
 from webapp.web.problems import PROBLEM_JSON, FieldError, Problem
 
 HEADER = "idempotency-key"
+# Where in the request's state the (caller, key) its database session applies is kept.
+APPLIED_BY = "idempotency_key"
 # Visible ASCII; an empty header is no key (the route's default, for the document).
 KEY_PATTERN = rf"^[!-~]{{0,{KEY_MAX_LENGTH}}}$"
 # How POST routes document the header (the middleware, not the route, acts on it).
@@ -134,8 +138,24 @@ class IdempotentPosts(ASGIMiddleware):
                 {"Retry-After": "1"},
             )
             return
+        if isinstance(outcome, AlreadyApplied):
+            await _send_problem(
+                send,
+                Problem(
+                    status=409,
+                    title="Conflict",
+                    detail=(
+                        "this request was applied already, but its answer was lost when the "
+                        "database failed; it was not applied again"
+                    ),
+                ),
+            )
+            return
         assert isinstance(outcome, Started)
-        await self._first(scope, _replaying(body), send, next_app, service, caller, key)
+        attempt = (caller, key, outcome.attempt)
+        # The request's transactions mark the key applied as they commit (mark_applied).
+        scope.setdefault("state", {})[APPLIED_BY] = attempt
+        await self._first(scope, _replaying(body), send, next_app, service, attempt)
 
     async def _first(
         self,
@@ -144,8 +164,7 @@ class IdempotentPosts(ASGIMiddleware):
         send: Send,
         next_app: ASGIApp,
         service: IdempotencyService,
-        caller: str,
-        key: str,
+        attempt: Attempt,
     ) -> None:
         status = 500
         headers: list[tuple[str, str]] = []
@@ -167,12 +186,12 @@ class IdempotentPosts(ASGIMiddleware):
         try:
             await next_app(scope, receive, record)
         except BaseException:
-            await service.abandon(caller, key)
+            service.release(attempt)
             raise
         if status >= 500:
-            await service.abandon(caller, key)
+            service.release(attempt)
         else:
-            await service.complete(caller, key, status, headers, b"".join(chunks))
+            await service.complete(attempt, status, headers, b"".join(chunks))
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -32,6 +32,10 @@ class IdempotencyRecord(DefaultBase):
     # SHA-256 of the request (method, path, query, body), hex.
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Set by the request's own transaction when its change commits (see mark_applied).
+    applied_at: Mapped[datetime.datetime | None] = mapped_column(
+        Timestamp(timezone=True), default=None
+    )
     # The response's headers as JSON [[name, value], ...], and its body.
     response_headers: Mapped[str | None] = mapped_column(Text, default=None)
     response_body: Mapped[bytes | None] = mapped_column(Body, default=None)

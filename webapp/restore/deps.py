@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Scope
 
 from webapp.restore.service import RestoreJobService
+from webapp.web.database import request_session
 
 
 async def provide_restore_job_service(state: State, scope: Scope) -> RestoreJobService:
-    db_config: SQLAlchemyAsyncConfig = state.db_config
-    return RestoreJobService(
-        db_config.provide_session(state, scope), state.read_cache, state.job_queue
-    )
+    return RestoreJobService(request_session(state, scope), state.read_cache, state.job_queue)
 
 
 DEPENDENCIES = {"restore_job_service": Provide(provide_restore_job_service)}

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from functools import partial
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Scope
 
 from webapp.tasks.service import TaskService
+from webapp.web.database import request_session
 
 
 async def provide_task_service(state: State, scope: Scope) -> TaskService:
     # The service opens the request's session (the plugin's, closed after the response)
     # only when it needs the database: a read served from the cache never does.
-    db_config: SQLAlchemyAsyncConfig = state.db_config
-    return TaskService(partial(db_config.provide_session, state, scope), state.read_cache)
+    return TaskService(partial(request_session, state, scope), state.read_cache)
 
 
 DEPENDENCIES = {"task_service": Provide(provide_task_service)}

@@ -12,11 +12,11 @@ import time
 
 import structlog
 from litestar.enums import ScopeType
-from litestar.logging.config import StructLoggingConfig
+from litestar.logging.config import LoggingConfig, StructLoggingConfig
 from litestar.plugins.structlog import StructlogConfig, StructlogPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from webapp.logs import logger_factory, processors
+from webapp.logs import logger_factory, processors, stdlib_processors
 from webapp.settings import Settings
 
 access_log = structlog.get_logger("webapp.access")
@@ -28,6 +28,14 @@ def logging_plugin(settings: Settings) -> StructlogPlugin:
         StructlogConfig(
             structlog_logging_config=StructLoggingConfig(
                 processors=processors(settings),
+                standard_lib_logging_config=LoggingConfig(
+                    formatters={
+                        "standard": {
+                            "()": structlog.stdlib.ProcessorFormatter,
+                            "processors": stdlib_processors(settings),
+                        }
+                    }
+                ),
                 wrapper_class=structlog.make_filtering_bound_logger(level),
                 logger_factory=logger_factory,
                 # 4xx are the client's business; unexpected errors are logged once, by

@@ -226,6 +226,9 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, HTTPException):
         title = HTTPStatus(exc.status_code).phrase
         return Problem(status=exc.status_code, title=title, detail=exc.detail or title)
+    if isinstance(exc, TimeoutError):  # the request's deadline (webapp.web.deadline)
+        log.error("request past its deadline", method=request.method, path=request.url.path)
+        return UNAVAILABLE
     if unavailable := database_unavailable(exc):
         cause = getattr(unavailable, "orig", None) or unavailable
         log.error(
@@ -319,7 +322,7 @@ class LastResort:
 
 
 def _escaped_problem(scope: Scope, error: Exception) -> Problem:
-    if database_unavailable(error):
+    if isinstance(error, TimeoutError) or database_unavailable(error):
         log.error("database unavailable", path=scope.get("path"), error=type(error).__name__)
         return UNAVAILABLE
     log.error("unhandled error outside the routes", path=scope.get("path"), exc_info=error)

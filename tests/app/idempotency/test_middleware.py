@@ -11,12 +11,14 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import insert, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.app.problems import assert_problem
 from tests.stored import stored_tasks
 from webapp.db import create_engine
 from webapp.idempotency.models import IdempotencyRecord
-from webapp.idempotency.service import fingerprint
+from webapp.idempotency.service import IdempotencyService, fingerprint
 from webapp.settings import Settings
 from webapp.tasks.service import TaskService
 
@@ -195,3 +197,54 @@ async def test_a_retried_restore_job_is_one_job(client: Client) -> None:
     again = await client.post("/api/restore-jobs", json={"all": True}, headers=KEY)
     assert first.status_code == again.status_code == 202
     assert again.headers["location"] == first.headers["location"]
+
+
+async def test_a_retry_after_a_commit_whose_answer_was_lost_does_nothing_again(
+    client: Client, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database commits the task and dies before saying so: the app answers 503, yet
+    the task exists. The retry with the key must not make a second one: the request's
+    own transaction marked the key applied."""
+    real_commit = AsyncSession.commit
+    lost = [OperationalError("COMMIT", {}, Exception("Lost connection to server during query"))]
+
+    async def commit_then_lose_the_answer(self: AsyncSession) -> None:
+        await real_commit(self)
+        if lost and self.info.get("idempotency"):
+            raise lost.pop()
+
+    monkeypatch.setattr(AsyncSession, "commit", commit_then_lose_the_answer)
+    first = await client.post("/api/tasks", json={"title": "Buy milk"}, headers=KEY)
+    retried = await client.post("/api/tasks", json={"title": "Buy milk"}, headers=KEY)
+
+    assert first.status_code == 503
+    assert_problem(retried, 409)
+    assert "applied already" in retried.json()["detail"]
+    assert [row["title"] for row in await stored_tasks(database_url)] == ["Buy milk"]
+
+
+async def test_a_key_the_database_could_not_release_is_released_for_a_retry_here(
+    client: Client, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request failed before its commit, with the database down: the record
+    stays, unmarked. A retry reaching this process runs the request at once (not after
+    ABANDONED_AFTER), and makes the task once."""
+    real_create = TaskService.create
+    failures = [OperationalError("INSERT", {}, Exception("Lost connection to server"))]
+
+    async def create_fails_once(self: TaskService, data: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real_create(self, data)
+
+    async def database_still_down(self: IdempotencyService, attempt: Any) -> None:
+        return None  # the background release never gets through
+
+    monkeypatch.setattr(TaskService, "create", create_fails_once)
+    monkeypatch.setattr(IdempotencyService, "_release", database_still_down)
+    failed = await client.post("/api/tasks", json={"title": "Buy milk"}, headers=KEY)
+    retried = await client.post("/api/tasks", json={"title": "Buy milk"}, headers=KEY)
+
+    assert failed.status_code == 503
+    assert retried.status_code == 201
+    assert [row["title"] for row in await stored_tasks(database_url)] == ["Buy milk"]

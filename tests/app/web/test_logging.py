@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import shutil
 from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
@@ -142,3 +144,30 @@ async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carr
         assert leaked not in output, leaked
     # A plain traceback: a few lines a frame, not a rendering of every frame's variables.
     assert len(output.splitlines()) < 120
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_a_library_error_with_a_traceback_is_logged_in_the_apps_format(
+    database_url: str, capfd: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    """SQLAlchemy's pool logs through the standard `logging` module, with a traceback when
+    a connection dies. Its line was lost ("--- Logging error ---": the default renderer
+    could not serialise the traceback) and came as JSON whatever LOG_FORMAT said."""
+    settings = make_settings(database_url, log_format=log_format, secret_key="k" * 40)
+    async with AsyncTestClient(app=create_app(settings)):
+        capfd.readouterr()
+        try:
+            raise ConnectionResetError("the database went away")
+        except ConnectionResetError:
+            logging.getLogger("sqlalchemy.pool.impl").error("Exception during reset", exc_info=True)
+        output = ""
+        for _ in range(50):  # the standard library's queue handler writes from a thread
+            captured = capfd.readouterr()
+            output += captured.out + captured.err
+            if "the database went away" in output:
+                break
+            await asyncio.sleep(0.02)
+    assert "--- Logging error ---" not in output
+    assert "ConnectionResetError: the database went away" in output.replace("\\n", "\n")
+    line = next(line for line in output.splitlines() if "Exception during reset" in line)
+    assert line.startswith("{") is (log_format == "json")

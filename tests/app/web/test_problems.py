@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -238,3 +239,26 @@ async def test_an_error_escaping_the_app_is_still_a_problem() -> None:
     assert response.headers["content-type"] == PROBLEM_JSON
     assert response.headers["retry-after"] == "2"
     assert response.json()["title"] == "Service Unavailable"
+
+
+async def test_a_request_past_its_deadline_is_answered_503(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each statement has a deadline, but a request may meet several in a row against a
+    stalled database; the request as a whole gets their sum (webapp.web.deadline)."""
+
+    async def stalled(*args: object, **kwargs: object) -> None:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(queries, "load_page", stalled)
+    quick = settings.model_copy(
+        update={"db_statement_timeout_seconds": 0.3, "db_pool_timeout_seconds": 0.2}
+    )
+    async with AsyncTestClient(app=create_app(quick)) as client:
+        started = time.monotonic()
+        response = await client.get("/api/tasks")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["title"] == "Service Unavailable"
+    assert elapsed < 5, elapsed

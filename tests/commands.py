@@ -18,11 +18,14 @@ def environment(**variables: str) -> dict[str, str]:
     return env | {"PYTHONPATH": str(PROJECT_ROOT)} | variables
 
 
-def run_webapp(cwd: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+def run_webapp(
+    cwd: Path, *args: str, stdin: str = "", **variables: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "webapp", *args],
         cwd=cwd,
         env=environment(**variables),
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,

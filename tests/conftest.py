@@ -7,14 +7,17 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from tests.accounts import CHEAP_HASHER, Person, alongside, browser_on, make_person
 from tests.databases import MARIADB_TEST_DATABASE, empty_tables, make_settings, mariadb_url
 from tests.needs import need
+from webapp.accounts import passwords
 from webapp.app import create_app
 from webapp.cache import MemoryReadCache, ReadCache
 from webapp.db import create_database, create_engine, prepare_database
@@ -53,6 +56,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield url
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passwords, "HASHER", CHEAP_HASHER)
+    passwords.dummy_hash.cache_clear()
+
+
+@pytest.fixture
+async def person(database_url: str) -> Person:
+    """Ada, the first account (so the admin), with an API token."""
+    return await make_person(database_url, "ada@example.com", name="Ada")
+
+
+@pytest.fixture
+async def stranger(database_url: str, person: Person) -> Person:
+    """Bob, a second account: nothing of Ada's is his."""
+    return await make_person(database_url, "bob@example.com", name="Bob")
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url, secret_key="test-secret-key-" + "x" * 32)
@@ -69,9 +90,29 @@ def app(settings: Settings, read_cache: ReadCache) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def running(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The app, started (its lifespan entered) on the test client's event loop. The
+    clients below are browsers on it: they share its loop and connections (a second
+    AsyncTestClient would start the app again on another loop, where the first one's
+    MariaDB and Redis connections fail)."""
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def client(
+    running: AsyncTestClient[Litestar], person: Person
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """A client signed in as `person`, in the browser's way and the API's."""
+    async with alongside(running, person) as signed_in:
+        # An httpx client on the test client's app, used as one.
+        yield cast(AsyncTestClient[Litestar], signed_in)
+
+
+@pytest.fixture
+def anonymous(running: AsyncTestClient[Litestar]) -> AsyncTestClient[Litestar]:
+    """A client nobody signed in with."""
+    return cast(AsyncTestClient[Litestar], browser_on(running))
 
 
 @pytest.fixture
@@ -88,5 +129,6 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-def service(session: AsyncSession, read_cache: ReadCache) -> TaskService:
-    return TaskService(session, read_cache)
+def service(session: AsyncSession, read_cache: ReadCache, person: Person) -> TaskService:
+    """Ada's task service."""
+    return TaskService(session, read_cache, person.caller)

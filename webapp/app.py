@@ -15,7 +15,27 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
 
+from webapp.accounts.admin import AdminPages
+from webapp.accounts.api import MeController
+from webapp.accounts.auth import (
+    Authentication,
+    Authenticator,
+    NotSignedIn,
+    not_signed_in,
+    require_signed_in,
+)
+from webapp.accounts.deps import CALLER
+from webapp.accounts.entry import AccountEntry
+from webapp.accounts.invite_pages import InvitePages
+from webapp.accounts.pages import AccountPages
+from webapp.accounts.rate_limit import RATE_LIMIT_STORE, api_rate_limit
+from webapp.accounts.sessions import SESSION_STORE, local_session_store, session_config
+from webapp.accounts.throttle import LoginThrottle, MemoryFailureCounts, RedisFailureCounts
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
 from webapp.idempotency.middleware import IdempotentPosts
@@ -31,17 +51,37 @@ from webapp.web.health import HealthController
 from webapp.web.logging import AccessLog, logging_plugin
 from webapp.web.openapi import StrictStructSchemas, openapi_config
 from webapp.web.problems import EXCEPTION_HANDLERS, LastResort
-from webapp.web.security import (
-    CrossSiteApiGuard,
-    add_security_headers,
-    csrf_config,
-    session_middleware,
-)
+from webapp.web.security import PUBLIC, CrossSiteApiGuard, add_security_headers, csrf_config
 from webapp.web.templating import template_config
 from webapp.worker import JOB_KINDS
 
 MAX_BODY_BYTES = 1024 * 1024
+# Sessions, rate limits and log-in throttling wait this long for Redis, then answer 503.
+REDIS_TIMEOUT_SECONDS = 2.0
 STATIC_DIR = PROJECT_ROOT / "static"
+
+
+def shared_state(settings: Settings) -> tuple[Redis | None, dict[str, Store], LoginThrottle]:
+    """What every replica must share about signed-in people: sessions, API rate limits
+    and failed log-ins. In Redis when REDIS_URL is set, else in this process (sessions
+    in files, so that a restart logs nobody out)."""
+    if not settings.redis_url:
+        stores: dict[str, Store] = {
+            SESSION_STORE: local_session_store(settings),
+            RATE_LIMIT_STORE: MemoryStore(),
+        }
+        return None, stores, LoginThrottle(MemoryFailureCounts())
+    client = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    prefix = settings.cache_key_prefix
+    stores = {
+        SESSION_STORE: RedisStore(client, namespace=f"{prefix}session"),
+        RATE_LIMIT_STORE: RedisStore(client, namespace=f"{prefix}rate-limit"),
+    }
+    return client, stores, LoginThrottle(RedisFailureCounts(client, prefix))
 
 
 def create_app(settings: Settings | None = None, read_cache: ReadCache | None = None) -> Litestar:
@@ -51,6 +91,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     cache = read_cache or build_read_cache(settings)
     db_config = sqlalchemy_config(settings, engine)
     job_queue = JobQueue(settings, JOB_KINDS, app_cache=cache)
+    redis, stores, login_throttle = shared_state(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -79,6 +120,8 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
                 sweeping.cancel()
             await job_queue.close()
             await cache.close()
+            if redis is not None:
+                await redis.aclose()
             # This factory made the engine, so it closes it. advanced-alchemy's plugin only
             # does so for the first app of a process (its state keys get a suffix after
             # that), and every later app (each test's) would keep its connections open.
@@ -86,13 +129,20 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
 
     app = Litestar(
         route_handlers=[
+            AccountEntry,
+            AccountPages,
+            InvitePages,
+            AdminPages,
+            MeController,
             TaskController,
             TrashController,
             RestoreJobController,
             TaskPages,
             RestorePages,
             HealthController,
-            create_static_files_router(path="/static", directories=[STATIC_DIR], name="static"),
+            create_static_files_router(
+                path="/static", directories=[STATIC_DIR], name="static", opt=PUBLIC
+            ),
         ],
         plugins=[
             SQLAlchemyPlugin(config=db_config),
@@ -101,22 +151,35 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             StrictStructSchemas(),
         ],
         middleware=[
-            session_middleware(settings.effective_secret_key(), secure=settings.cookie_secure),
-            CrossSiteApiGuard(),
-            # Around IdempotentPosts: its own database work is bounded too.
+            # Outermost of these: the session store's and authentication's work, and
+            # IdempotentPosts' own database work, are bounded too.
             RequestDeadline(
                 settings.db_statement_timeout_seconds + settings.db_pool_timeout_seconds
             ),
+            session_config(settings).middleware,
+            Authentication(),
+            CrossSiteApiGuard(),
+            *([api_rate_limit(settings.api_rate_limit)] if settings.api_rate_limit else []),
             IdempotentPosts(),
         ],
+        guards=[require_signed_in],
+        dependencies=CALLER,
+        stores=stores,
         before_send=[add_security_headers],
         csrf_config=csrf_config(settings.effective_secret_key(), secure=settings.cookie_secure),
         template_config=template_config(),
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, NotSignedIn: not_signed_in},
         openapi_config=openapi_config(),
         request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
-        state=State({"settings": settings, "db_config": db_config}),
+        state=State(
+            {
+                "settings": settings,
+                "db_config": db_config,
+                "authenticator": Authenticator(engine),
+                "login_throttle": login_throttle,
+            }
+        ),
     )
     # Outermost: every request gets its access line, and an error that escapes the app
     # still gets a problem+json answer (see LastResort); then HEAD, OPTIONS and unusable

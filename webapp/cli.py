@@ -1,4 +1,5 @@
-"""Command line: `python -m webapp migrate|serve|worker|requeue-jobs|check-config`.
+"""Command line: `python -m webapp migrate|serve|worker|requeue-jobs|check-config`, and
+the account commands `create-user|create-token|reset-password` (webapp.accounts.commands).
 
 `serve` is what `make run-locally` and the cluster's app container run: bring the
 database to the migration head (or rebuild it when DB_RESET_ON_START=true), then hand the
@@ -106,6 +107,36 @@ async def requeue_jobs(settings: Settings, older_than: float) -> list[UUID]:
         await queue.close()
 
 
+def account_command(settings: Settings, args: argparse.Namespace) -> int:
+    """create-user, create-token, reset-password: one line out, or one line of why not."""
+    from webapp.accounts import commands  # the other commands need none of it
+    from webapp.errors import DomainError
+
+    try:
+        if args.command == "create-user":
+            print(
+                asyncio.run(
+                    commands.create_user(
+                        settings,
+                        args.email,
+                        commands.read_password(),
+                        name=args.name,
+                        admin=args.admin,
+                    )
+                )
+            )
+        elif args.command == "create-token":
+            print(asyncio.run(commands.create_token(settings, args.email, name=args.name)))
+        else:
+            print(
+                asyncio.run(commands.reset_password(settings, args.email, commands.read_password()))
+            )
+    except DomainError as error:
+        print(f"{args.command}: {commands.explain(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m webapp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,9 +160,26 @@ def main(argv: list[str] | None = None) -> int:
         help="also jobs nobody has claimed and not updated for this long (default: 60); "
         "jobs whose worker died (lease expired) are always sent",
     )
+    create_user = commands.add_parser(
+        "create-user", help="create an account; its password is read from standard input"
+    )
+    create_user.add_argument("email")
+    create_user.add_argument("--name", default="", help="shown instead of the email")
+    create_user.add_argument("--admin", action="store_true", help="make it an admin")
+    create_token = commands.add_parser(
+        "create-token", help="make an API token for an account; prints only the token"
+    )
+    create_token.add_argument("email")
+    create_token.add_argument("--name", default="command line", help="what the token is for")
+    reset = commands.add_parser(
+        "reset-password", help="set an account's password (from standard input)"
+    )
+    reset.add_argument("email")
     args = parser.parse_args(argv)
 
     settings = load_settings()
+    if args.command in ("create-user", "create-token", "reset-password"):
+        return account_command(settings, args)
     if args.command == "check-config":
         print("configuration ok")
         return 0

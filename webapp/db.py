@@ -244,7 +244,7 @@ async def reset_database(settings: Settings) -> None:
 
     cache = build_read_cache(settings)
     try:
-        await cache.invalidate()
+        await cache.invalidate_all()
     finally:
         await cache.close()
 

@@ -38,3 +38,11 @@ class InvalidInput(DomainError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed attempts lately (log-ins): refused until `retry_after` seconds pass."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -1,7 +1,8 @@
 """Every mapped model, imported in one place so that Alembic sees the whole schema."""
 
+from webapp.accounts.models import Account, ApiToken, Invite
 from webapp.idempotency.models import IdempotencyRecord
 from webapp.jobs.models import Job, JobItem
 from webapp.tasks.models import Task
 
-__all__ = ["IdempotencyRecord", "Job", "JobItem", "Task"]
+__all__ = ["Account", "ApiToken", "IdempotencyRecord", "Invite", "Job", "JobItem", "Task"]

@@ -31,6 +31,14 @@ _DATABASE_SCHEMES = {
 }
 
 
+class Registration(StrEnum):
+    """Who may create an account once the first one (the admin) exists."""
+
+    CLOSED = "closed"  # only with an invite link, which only the admin makes
+    INVITE = "invite"  # only with an invite link, which any account may make
+    OPEN = "open"  # anyone
+
+
 class LogLevel(StrEnum):
     DEBUG = "DEBUG"
     INFO = "INFO"
@@ -62,6 +70,10 @@ class Settings(BaseSettings):
     broker_url: str = ""
     secret_key: SecretStr = SecretStr("")
     cookie_secure: bool = False
+    registration: Registration = Registration.CLOSED
+    session_max_age_days: Annotated[int, Field(ge=1, le=365)] = 14
+    # Requests a minute one API token may make (0: no limit), e.g. 600.
+    api_rate_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     web_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
@@ -84,6 +96,11 @@ class Settings(BaseSettings):
     @classmethod
     def _log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("registration", mode="before")
+    @classmethod
+    def _registration(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

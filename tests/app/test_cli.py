@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import sqlite3
@@ -131,16 +132,82 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 process.wait()
 
 
-def test_serve_migrates_then_serves_the_api_and_docs(served: tuple[str, Path]) -> None:
+def test_serve_migrates_then_serves_the_api_and_docs(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The cluster's admin path: an admin and a token from the command line, then the API."""
     base, path = served
     assert "task" in tables(path)
-    created = httpx.post(f"{base}/api/tasks", json={"title": "over the wire"}, timeout=10)
+    url = f"sqlite:///{path}"
+    assert httpx.get(f"{base}/api/tasks", timeout=10).status_code == 401
+
+    made = run_webapp(
+        tmp_path,
+        "create-user",
+        "Ops@Example.com",
+        "--admin",
+        stdin="a long password\n",
+        DATABASE_URL=url,
+    )
+    assert (made.returncode, made.stdout) == (0, "created ops@example.com (admin)\n"), made.stderr
+    token = run_webapp(
+        tmp_path, "create-token", "ops@example.com", "--name", "ci", DATABASE_URL=url
+    )
+    assert token.returncode == 0, token.stderr
+    assert re.fullmatch(r"tsk_[A-Za-z0-9_-]{43}\n", token.stdout)  # the token, nothing else
+    bearer = {"Authorization": f"Bearer {token.stdout.strip()}"}
+
+    created = httpx.post(
+        f"{base}/api/tasks", json={"title": "over the wire"}, headers=bearer, timeout=10
+    )
     assert created.status_code == 201
-    listed = httpx.get(f"{base}/api/tasks", timeout=10).json()
+    listed = httpx.get(f"{base}/api/tasks", headers=bearer, timeout=10).json()
     assert [task["title"] for task in listed["items"]] == ["over the wire"]
+    me = httpx.get(f"{base}/api/me", headers=bearer, timeout=10).json()
+    assert (me["email"], me["is_admin"]) == ("ops@example.com", True)
     docs = httpx.get(f"{base}/docs", timeout=10)
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+
+
+def test_account_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tasks.sqlite3'}"
+    assert run_webapp(tmp_path, "migrate", DATABASE_URL=url).returncode == 0
+    cases = [
+        (("create-user", "not-an-email"), "a long password\n", "create-user: email: is not"),
+        (("create-user", "ada@example.com"), "short\n", "at least 8 characters"),
+        (("create-user", "ada@example.com"), "password\n", "most common passwords"),
+        (("create-token", "nobody@example.com"), "", "no account has the email"),
+        (("reset-password", "nobody@example.com"), "a long password\n", "no account has"),
+    ]
+    for args, stdin, message in cases:
+        result = run_webapp(tmp_path, *args, stdin=stdin, DATABASE_URL=url)
+        assert result.returncode == 1, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+    with sqlite3.connect(tmp_path / "tasks.sqlite3") as connection:
+        assert connection.execute("SELECT count(*) FROM account").fetchall() == [(0,)]
+
+    assert (
+        run_webapp(
+            tmp_path, "create-user", "ada@example.com", stdin="first password\n", DATABASE_URL=url
+        ).returncode
+        == 0
+    )
+    again = run_webapp(
+        tmp_path, "create-user", "ADA@example.com", stdin="other password\n", DATABASE_URL=url
+    )
+    assert (again.returncode, "exists already" in again.stderr) == (1, True)
+    reset = run_webapp(
+        tmp_path, "reset-password", "Ada@Example.com", stdin="second password\n", DATABASE_URL=url
+    )
+    assert reset.returncode == 0, reset.stderr
+    with sqlite3.connect(tmp_path / "tasks.sqlite3") as connection:
+        [(epoch, admin)] = connection.execute(
+            "SELECT session_epoch, is_admin FROM account"
+        ).fetchall()
+    assert (epoch, admin) == (2, 1)  # the first account is the admin; its sessions ended
 
 
 def test_a_second_server_on_a_port_in_use_refuses_to_start(

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -86,14 +87,51 @@ def stop_with_parent() -> None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+@dataclass(frozen=True)
+class Account:
+    email: str
+    password: str
+    token: str
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
 class Server:
-    def __init__(self, base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self, base_url: str, process: subprocess.Popen[bytes], log: Path, env: dict[str, str]
+    ) -> None:
         self.base_url = base_url
         self.process = process
         self.log = log
+        self.env = env
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
+
+    def create_account(self, email: str, password: str = "a long password") -> Account:
+        """An account made with the command line (as an operator would), and its token."""
+        webapp = [sys.executable, "-m", "webapp"]
+        options = {
+            "env": self.env,
+            "cwd": self.log.parent,  # the server's directory: no developer .env is read
+            "capture_output": True,
+            "text": True,
+            "check": True,
+        }
+        subprocess.run([*webapp, "create-user", email], input=password + "\n", **options)  # type: ignore[call-overload]
+        made = subprocess.run([*webapp, "create-token", email], **options)  # type: ignore[call-overload]
+        return Account(email=email, password=password, token=made.stdout.strip())
+
+
+def log_in(page: Page, server: Server, account: Account) -> None:
+    """Log in through the log-in form, as a person does."""
+    page.goto(server.url("/login"))
+    page.get_by_label("Email").fill(account.email)
+    page.get_by_label("Password").fill(account.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(server.url("/"))
 
 
 @pytest.fixture
@@ -148,7 +186,7 @@ def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
         # reach both servers. Better to fail than to test the wrong one.
         if (count := listeners(port)) not in (None, 1):
             pytest.fail(f"{count} servers listen on port {port}: another test run shares it")
-        yield Server(base_url, process, log)
+        yield Server(base_url, process, log, env)
     finally:
         process.terminate()
         try:

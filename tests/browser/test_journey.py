@@ -1,6 +1,7 @@
 """One user's journey through the task list and the trash, in a real browser: once with
 JavaScript (htmx swaps partials, the page never reloads) and once without (every action is
-a form post answered by 303 and a fresh page)."""
+a form post answered by 303 and a fresh page). It starts as a newcomer's does, on a new
+installation: the first visit leads to sign-up, and the first account is the admin's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, expect
 
-from tests.browser.conftest import Server, new_context
+from tests.browser.conftest import Server, log_in, new_context
 from webapp.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
@@ -61,6 +62,19 @@ class Journey:
     def expect_counter(self, text: str) -> None:
         expect(self.page.locator("#counter")).to_have_text(text)
 
+    def sign_up(self, email: str = "ada@example.com", name: str = "Ada") -> None:
+        """The first visit to a new installation: every page leads to sign-up."""
+        self.page.goto(self.server.url("/"))
+        expect(self.page).to_have_url(self.server.url("/signup"))
+        expect(self.page.get_by_text("it will be the admin")).to_be_visible()
+        self.page.get_by_label("Email").fill(email)
+        self.page.get_by_label("Password").fill("a long password")
+        self.page.get_by_label("Name (optional)").fill(name)
+        self.page.get_by_role("button", name="Create account").click()
+        expect(self.page).to_have_url(self.server.url("/"))
+        expect(self.page.locator("header .me")).to_contain_text(name)
+        self.mark()
+
     def add(self, title: str) -> None:
         field = self.page.get_by_label("New task")
         field.fill(title)
@@ -83,7 +97,7 @@ def journey(request: pytest.FixtureRequest, browser: Browser, server: Server) ->
 
 def test_the_journey(journey: Journey) -> None:
     page = journey.page
-    journey.open("/")
+    journey.sign_up()
     expect(page.locator(".empty")).to_have_text("Nothing to do. Add a task above.")
     journey.expect_counter("0 items left")
 
@@ -217,11 +231,64 @@ def test_the_journey(journey: Journey) -> None:
     page.goto(journey.server.url("/trash"))
     expect(page.locator("#trash li")).to_have_count(0)
 
+    # Log out; Back does not show the private page again, it asks to log in.
+    page.goto(journey.server.url("/"))
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(journey.server.url("/login"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.get_by_text("Buy milk")).to_have_count(0)
+    expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+    assert journey.problems == []
+
+
+def test_a_second_account_sees_nothing_of_the_first(journey: Journey, browser: Browser) -> None:
+    """The admin invites someone; in another browser context they sign up with the link,
+    and see none of the admin's tasks, nor can they reach one by its address."""
+    page = journey.page
+    journey.sign_up()
+    journey.add("Ada's secret plan")
+    task_id = page.locator("#tasks li.task").first.get_attribute("id")
+    assert task_id is not None
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("button", name="Create invite link").click()
+    link = page.locator("#invite-link").inner_text()
+    assert "/invites/inv_" in link
+
+    other = new_context(browser, javascript=journey.javascript)
+    guest = other.new_page()
+    guest.goto(link)
+    guest.get_by_label("Email").fill("bob@example.com")
+    guest.get_by_label("Password").fill("another long password")
+    guest.get_by_role("button", name="Create account").click()
+    expect(guest).to_have_url(journey.server.url("/"))
+    expect(guest.locator("header .me")).to_contain_text("bob@example.com")
+    expect(guest.locator("#tasks li.task")).to_have_count(0)
+    expect(guest.get_by_text("Ada's secret plan")).to_have_count(0)
+    response = guest.goto(journey.server.url(f"/?edit={task_id.removeprefix('task-')}"))
+    assert response is not None
+    assert response.status == 200
+    expect(guest.get_by_text("Ada's secret plan")).to_have_count(0)
+    # The link was for one sign-up only.
+    guest.get_by_role("button", name="Log out").click()
+    guest.goto(link)
+    expect(guest.get_by_text("This invite link is not valid")).to_be_visible()
+    other.close()
+
+    page.goto(journey.server.url("/"))
+    journey.expect_rows("Ada's secret plan")
     assert journey.problems == []
 
 
 def test_a_title_with_markup_is_shown_as_text(page_with_js: Page, server: Server) -> None:
-    httpx.post(server.url("/api/tasks"), json={"title": "<img src=x onerror=alert(1)>"})
+    account = server.create_account("ada@example.com")
+    httpx.post(
+        server.url("/api/tasks"),
+        json={"title": "<img src=x onerror=alert(1)>"},
+        headers=account.bearer,
+    )
+    log_in(page_with_js, server, account)
     dialogs: list[str] = []
 
     def record(dialog: Dialog) -> None:
@@ -251,12 +318,17 @@ def test_swagger_ui_still_works_under_its_own_policy(page_with_js: Page, server:
 def test_the_page_fits_a_phone_and_follows_the_dark_scheme(
     browser: Browser, server: Server
 ) -> None:
-    httpx.post(server.url("/api/tasks"), json={"title": "A rather long task title " * 4})
+    account = server.create_account("ada@example.com")
+    httpx.post(
+        server.url("/api/tasks"),
+        json={"title": "A rather long task title " * 4},
+        headers=account.bearer,
+    )
     context = new_context(
         browser, javascript=True, viewport={"width": 360, "height": 740}, color_scheme="dark"
     )
     page = context.new_page()
-    page.goto(server.url("/"))
+    log_in(page, server, account)
 
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -266,6 +338,7 @@ def test_the_page_fits_a_phone_and_follows_the_dark_scheme(
 
 def test_screenshot_of_the_main_page(browser: Browser, server: Server) -> None:
     """The README's picture: a few tasks, one completed, one with details."""
+    account = server.create_account("ada@example.com")
     api = server.url("/api/tasks")
     ids = {}
     for title, extra in [
@@ -274,11 +347,12 @@ def test_screenshot_of_the_main_page(browser: Browser, server: Server) -> None:
         ("Buy oat milk", {"notes": "Two cartons, the barista one"}),
         ("Water the plants", {}),
     ]:
-        ids[title] = httpx.post(api, json={"title": title, **extra}).json()["id"]
-    httpx.post(f"{api}/{ids['Water the plants']}/complete")
+        created = httpx.post(api, json={"title": title, **extra}, headers=account.bearer)
+        ids[title] = created.json()["id"]
+    httpx.post(f"{api}/{ids['Water the plants']}/complete", headers=account.bearer)
     context = new_context(browser, javascript=True, viewport={"width": 760, "height": 620})
     page = context.new_page()
-    page.goto(server.url("/"))
+    log_in(page, server, account)
     expect(page.locator("#tasks li")).to_have_count(4)
     page.get_by_label("New task").blur()
 
@@ -291,7 +365,7 @@ def test_screenshot_of_the_main_page(browser: Browser, server: Server) -> None:
 def test_bulk_restore_from_the_trash(journey: Journey) -> None:
     """Delete several tasks, restore two of them, then the rest, and watch the bar fill."""
     page = journey.page
-    journey.open("/")
+    journey.sign_up()
     titles = ["Bulk one", "Bulk two", "Bulk three"]
     for title in titles:
         journey.add(title)

@@ -340,9 +340,9 @@ def test_a_secret_made_by_hand_counts_as_set() -> None:
 
 def test_a_new_setting_fails_until_the_manifests_know_it(overlay: Rendered) -> None:
     class Tomorrow(Settings):
-        api_rate_limit: int = 60
+        export_max_rows: int = 60
 
-    assert unaccounted(Tomorrow, overlay.environment("app")) == {"API_RATE_LIMIT"}
+    assert unaccounted(Tomorrow, overlay.environment("app")) == {"EXPORT_MAX_ROWS"}
 
 
 def test_the_lists_of_omissions_name_real_variables() -> None:

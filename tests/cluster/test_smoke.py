@@ -354,8 +354,11 @@ def cluster(migration: Migration, env_file: Path, workdir: Path) -> Iterator[Nat
             apps.append(ServiceProcess.start(f"app{index}", "app", environment, workdir))
         environment = on_this_machine(container_environment("worker", env_file), APP_PORTS[0])
         worker = ServiceProcess.start("worker", "worker", environment, workdir)
+        # The cluster's admin path (README): an admin and a token from the command line.
+        bearer = {"Authorization": f"Bearer {admin_token(env_file, workdir)}"}
         clients = [
-            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0) for port in APP_PORTS
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10.0, headers=bearer)
+            for port in APP_PORTS
         ]
         cluster = NativeCluster(apps, worker, clients)
         for app, client in zip(apps, clients, strict=True):
@@ -370,6 +373,32 @@ def cluster(migration: Migration, env_file: Path, workdir: Path) -> Iterator[Nat
     finally:
         for process in [*apps, *([worker] if worker else [])]:
             process.kill_group()
+
+
+def admin_token(env_file: Path, workdir: Path) -> str:
+    """`python -m webapp create-user ... --admin`, then `create-token`, as an operator runs
+    them in an app container; returns the token."""
+    environment = process_environment(
+        on_this_machine(container_environment("app", env_file), APP_PORTS[0])
+    )
+    outputs = []
+    for arguments, stdin in (
+        (["create-user", "admin@example.com", "--admin"], "a long admin password\n"),
+        (["create-token", "admin@example.com", "--name", "smoke"], ""),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "webapp", *arguments],
+            env=environment,
+            cwd=workdir,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=COMMAND_TIMEOUT,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout.strip())
+    return outputs[-1]
 
 
 def _serves_health(app: ServiceProcess, client: httpx.Client, cluster: NativeCluster) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.services.worker_process import OWNER_TOKEN
+
 # A request not answered within this long counts as a failure ("no answer"): a stalled
 # dependency must give a prompt 503, not an unbounded wait. Generous against a noisy
 # 2-core machine, where a healthy request takes milliseconds.
@@ -17,8 +19,9 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 
 
 def auth_headers() -> dict[str, str]:
-    """What authenticates the suite to the API (nothing yet)."""
-    return {}
+    """What authenticates the suite to the API: the owner's token (put in the database
+    with the owner by `tests.services.worker_process.empty_tables`)."""
+    return {"Authorization": f"Bearer {OWNER_TOKEN}"}
 
 
 def api_client(

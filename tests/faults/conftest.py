@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.commands import run_webapp
-from tests.databases import empty_tables
+from tests.databases import make_settings
 from tests.faults.dependencies import MARIADB_PORTS, REDIS_PORTS, PrivateMariaDB, PrivateRedis
 from tests.faults.processes import reserved_port
 from tests.faults.servers import Launcher
-from webapp.db import create_database
+from tests.services.worker_process import empty_tables
+from webapp.db import create_database, create_engine
 
 FAULTS_DIR = Path(__file__).resolve().parent
 
@@ -75,7 +76,11 @@ async def mariadb(mariadb_server: PrivateMariaDB) -> PrivateMariaDB:
     else:
         server.resume()
     await server.wait_ready()
-    await empty_tables(server.database_url)
+    engine = create_engine(make_settings(server.database_url), pooled=False)
+    try:
+        await empty_tables(engine)  # but for the owner's account and token
+    finally:
+        await engine.dispose()
     return server
 
 

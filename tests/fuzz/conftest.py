@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from tests.accounts import make_person
 from tests.databases import make_settings, mariadb_url
 from tests.fuzz.config import (
     MARIADB_FUZZ_DATABASE,
@@ -57,10 +58,8 @@ def fuzz_database(
 @pytest.fixture(scope="session")
 def fuzz_target(fuzz_database: FuzzDatabase) -> Iterator[FuzzTarget]:
     """THE way the fuzzer reaches the app: the app served on a free port, and the headers
-    that every request (the OpenAPI document's included) carries.
-
-    When /api requires authentication, add the token here and nowhere else, e.g.
-    `headers={"Authorization": f"Bearer {token}"}`.
+    that every request (the OpenAPI document's included) carries: a bearer token of an
+    account made for the run.
     """
     settings = make_settings(
         fuzz_database.url,
@@ -69,8 +68,9 @@ def fuzz_target(fuzz_database: FuzzDatabase) -> Iterator[FuzzTarget]:
         # are worth reading next to a failing case.
         log_level="WARNING",
     )
+    fuzzer = asyncio.run(make_person(fuzz_database.url, "fuzzer@example.com"))
     with serving(create_app(settings)) as base_url:
-        yield FuzzTarget(database=fuzz_database.name, base_url=base_url, headers={})
+        yield FuzzTarget(database=fuzz_database.name, base_url=base_url, headers=fuzzer.bearer)
 
 
 @pytest.fixture(scope="session")

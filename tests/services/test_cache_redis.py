@@ -30,6 +30,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from tests.accounts import Person, client_as
 from tests.interleave import Gate
 from tests.needs import REDIS_URL, need, services_required
 from webapp.app import create_app
@@ -87,7 +88,7 @@ ServiceFactory = Callable[[ReadCache], TaskService]
 
 
 @pytest.fixture
-async def new_service(engine: AsyncEngine) -> AsyncIterator[ServiceFactory]:
+async def new_service(engine: AsyncEngine, person: Person) -> AsyncIterator[ServiceFactory]:
     """TaskServices on fresh sessions, as successive requests get them."""
     sessions = []
     maker = async_sessionmaker(engine, expire_on_commit=False)
@@ -95,7 +96,7 @@ async def new_service(engine: AsyncEngine) -> AsyncIterator[ServiceFactory]:
     def make(cache: ReadCache) -> TaskService:
         session = maker()
         sessions.append(session)
-        return TaskService(session, cache)
+        return TaskService(session, cache, person.caller)
 
     yield make
     for session in sessions:
@@ -121,7 +122,18 @@ def redis_get(url: str, key: str) -> bytes | None:
 
 
 def generation(url: str, prefix: str) -> int:
+    """The global generation (bumped by recoveries and resets)."""
     return int(redis_get(url, f"{prefix}gen") or 0)
+
+
+def entry_key(url: str, prefix: str, scope: str, key: str) -> str:
+    """Where an entry of `scope` is stored now: under both generations."""
+    scoped = int(redis_get(url, f"{prefix}gen:{scope}") or 0)
+    return f"{prefix}e:{scope}:{generation(url, prefix)}.{scoped}:{key}"
+
+
+# Scopes for the tests that use the cache alone, without accounts.
+SCOPE = "a" * 32
 
 
 # ------------------------------------------------------------------ a private redis-server
@@ -253,7 +265,7 @@ async def list_titles(client: AsyncTestClient[Litestar]) -> tuple[str, list[str]
 
 
 async def test_reads_miss_then_hit_and_are_stored_under_the_prefix(
-    client: AsyncTestClient[Litestar], prefix: str
+    client: AsyncTestClient[Litestar], prefix: str, person: Person
 ) -> None:
     created = (await client.post("/api/tasks", json={"title": "Buy milk"})).json()
     for path in ("/api/tasks", "/api/tasks/counts", f"/api/tasks/{created['id']}", "/api/trash"):
@@ -261,8 +273,7 @@ async def test_reads_miss_then_hit_and_are_stored_under_the_prefix(
         hit = await client.get(path)
         assert (miss.headers["X-Cache"], hit.headers["X-Cache"]) == ("MISS", "HIT"), path
         assert hit.json() == miss.json(), path
-    gen = generation(REDIS_URL, prefix)
-    stored = redis_get(REDIS_URL, f"{prefix}{gen}:counts")
+    stored = redis_get(REDIS_URL, entry_key(REDIS_URL, prefix, person.caller.cache_scope, "counts"))
     assert stored is not None
     assert msgspec.json.decode(stored) == {"active": 1, "completed": 0, "trash": 0}
 
@@ -271,35 +282,37 @@ async def test_concurrent_reads_share_one_round_trip(private_redis: PrivateRedis
     cache = redis_cache(private_redis.url, "t:")
     try:
         keys = [f"key-{n}" for n in range(20)]
-        lookups = await asyncio.gather(*(cache.fetch(key) for key in keys))
+        lookups = await asyncio.gather(*(cache.fetch(SCOPE, key) for key in keys))
         for key, lookup in zip(keys, lookups, strict=True):
-            await cache.store(key, lookup.generation, key.encode())
+            await cache.store(SCOPE, key, lookup.generation, key.encode())
         before = private_redis.commands()
-        hits = await asyncio.gather(*(cache.fetch(key) for key in keys))
+        hits = await asyncio.gather(*(cache.fetch(SCOPE, key) for key in keys))
         assert [lookup.value for lookup in hits] == [key.encode() for key in keys]
-        # One script call; inside it, a GET of the generation and one per entry.
-        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 1 + len(keys)}
+        # One script call; inside it, a GET of the global generation, then per entry its
+        # scope's generation and the entry.
+        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 1 + 2 * len(keys)}
 
         before = private_redis.commands()
-        same = await asyncio.gather(*(cache.fetch("key-7") for _ in range(10)))
+        same = await asyncio.gather(*(cache.fetch(SCOPE, "key-7") for _ in range(10)))
         assert {lookup.value for lookup in same} == {b"key-7"}
         # A key many requests ask for at once is read once.
-        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 2}
+        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 3}
     finally:
         await cache.close()
 
 
 async def test_an_api_hit_is_one_round_trip_and_nothing_else(
-    settings: Settings, private_redis: PrivateRedis
+    settings: Settings, private_redis: PrivateRedis, person: Person
 ) -> None:
+    """Authentication included: the token's account is remembered in the process."""
     app = create_app(settings, read_cache=redis_cache(private_redis.url, "t:"))
-    async with AsyncTestClient(app=app) as client:
+    async with client_as(app, person) as client:
         await client.post("/api/tasks", json={"title": "Buy milk"})
         await client.get("/api/tasks")
         before = private_redis.commands()
         assert (await client.get("/api/tasks")).headers["X-Cache"] == "HIT"
-        # One script call (its two GETs: the generation, then the entry), nothing else.
-        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 2}
+        # One script call (its GETs: the two generations, then the entry), nothing else.
+        assert private_redis.commands_since(before) == {"evalsha": 1, "get": 3}
 
 
 # ------------------------------------------------------------------ every write invalidates
@@ -417,13 +430,40 @@ async def test_a_read_in_an_older_transaction_never_caches_stale_data(
     assert fresh.last_read_hit
 
 
+async def test_a_write_keeps_other_accounts_cached_reads_and_never_shows_them_its_own(
+    settings: Settings, prefix: str, person: Person, stranger: Person
+) -> None:
+    """Per-account scopes: Ada's write retires Ada's entries only; Bob's list stays a hit
+    and holds nothing of hers, though both lists have the same cache key."""
+    app = create_app(settings, read_cache=redis_cache(REDIS_URL, prefix))
+    # One client (one event loop, as the app's Redis connections need); each request
+    # says whose it is with its token.
+    async with AsyncTestClient(app=app) as client:
+
+        async def titles(who: Person) -> tuple[str, list[str]]:
+            response = await client.get("/api/tasks", headers=who.bearer)
+            return response.headers["X-Cache"], [t["title"] for t in response.json()["items"]]
+
+        await client.post("/api/tasks", json={"title": "Bob's"}, headers=stranger.bearer)
+        for who in (person, stranger):
+            await titles(who)
+        assert await titles(stranger) == ("HIT", ["Bob's"])
+
+        await client.post("/api/tasks", json={"title": "Ada's"}, headers=person.bearer)
+        assert await titles(person) == ("MISS", ["Ada's"])
+        assert await titles(stranger) == ("HIT", ["Bob's"])
+        assert await titles(person) == ("HIT", ["Ada's"])
+
+
 # ------------------------------------------------------------------ several processes
 
 
-async def test_two_app_instances_share_one_redis(settings: Settings, prefix: str) -> None:
+async def test_two_app_instances_share_one_redis(
+    settings: Settings, prefix: str, person: Person
+) -> None:
     app_a = create_app(settings, read_cache=redis_cache(REDIS_URL, prefix))
     app_b = create_app(settings, read_cache=redis_cache(REDIS_URL, prefix))
-    async with AsyncTestClient(app=app_a) as a, AsyncTestClient(app=app_b) as b:
+    async with client_as(app_a, person) as a, client_as(app_b, person) as b:
         await a.post("/api/tasks", json={"title": "From A"})
         assert await list_titles(a) == ("MISS", ["From A"])
         assert await list_titles(b) == ("HIT", ["From A"])  # stored by A, served to B
@@ -450,9 +490,11 @@ async def test_a_write_racing_a_read_on_another_process_leaves_nothing_stale_on_
         gate = Gate()
         store = cache_b.store
 
-        async def store_after_the_gate(key: str, generation: int, value: bytes) -> None:
+        async def store_after_the_gate(
+            scope: str, key: str, generation: str | None, value: bytes
+        ) -> None:
             await gate.stop_here()
-            await store(key, generation, value)
+            await store(scope, key, generation, value)
 
         monkeypatch.setattr(cache_b, "store", store_after_the_gate)
         slow_read = asyncio.create_task(new_service(cache_b).get(task.id))
@@ -470,8 +512,9 @@ async def test_a_write_racing_a_read_on_another_process_leaves_nothing_stale_on_
 
 
 WORKER_WRITE = """
-import asyncio
+import asyncio, os, uuid
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from webapp.accounts.caller import Caller
 from webapp.cache import build_read_cache
 from webapp.db import create_engine
 from webapp.settings import load_settings
@@ -483,7 +526,8 @@ async def main():
     engine = create_engine(settings)
     cache = build_read_cache(settings)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        await TaskService(session, cache).create(TaskCreate(title="From the worker"))
+        caller = Caller(uuid.UUID(os.environ["ACCOUNT_ID"]))
+        await TaskService(session, cache, caller).create(TaskCreate(title="From the worker"))
     await cache.close()
     await engine.dispose()
 
@@ -492,7 +536,7 @@ asyncio.run(main())
 
 
 async def test_a_write_from_another_process_is_seen_on_the_next_read(
-    client: AsyncTestClient[Litestar], settings: Settings, prefix: str
+    client: AsyncTestClient[Litestar], settings: Settings, prefix: str, person: Person
 ) -> None:
     await client.post("/api/tasks", json={"title": "From the app"})
     await list_titles(client)
@@ -502,6 +546,7 @@ async def test_a_write_from_another_process_is_seen_on_the_next_read(
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": REDIS_URL,
         "CACHE_KEY_PREFIX": prefix,
+        "ACCOUNT_ID": str(person.account_id),
     }
     # The worker process builds its cache from settings, as the Dramatiq worker does.
     process = await asyncio.create_subprocess_exec(
@@ -515,14 +560,17 @@ async def test_a_write_from_another_process_is_seen_on_the_next_read(
 
 
 async def test_an_outage_degrades_to_the_database_and_never_resurrects_stale_entries(
-    settings: Settings, private_redis: PrivateRedis
+    settings: Settings, private_redis: PrivateRedis, person: Person
 ) -> None:
     cache = redis_cache(private_redis.url, "t:")
-    async with AsyncTestClient(app=create_app(settings, read_cache=cache)) as client:
+    async with client_as(create_app(settings, read_cache=cache), person) as client:
         await client.post("/api/tasks", json={"title": "Before"})
         await list_titles(client)
         assert await list_titles(client) == ("HIT", ["Before"])
         stale_generation = generation(private_redis.url, "t:")
+        stale_key = entry_key(
+            private_redis.url, "t:", person.caller.cache_scope, TaskQuery().cache_key()
+        )
 
         private_redis.kill()
         with structlog.testing.capture_logs() as logs:
@@ -538,7 +586,7 @@ async def test_an_outage_degrades_to_the_database_and_never_resurrects_stale_ent
             private_redis.start()
             # The entry cached before the outage is back with the server (proof that the
             # test could fail): only the generation bump keeps it from being served.
-            stale = redis_get(private_redis.url, f"t:{stale_generation}:{TaskQuery().cache_key()}")
+            stale = redis_get(private_redis.url, stale_key)
             assert stale is not None
             assert b"Before" in stale
             assert b"During" not in stale
@@ -607,10 +655,10 @@ async def test_a_writer_bumps_in_the_background_once_redis_is_back(
 
 
 async def test_a_hung_redis_costs_one_timeout_then_reads_and_writes_go_to_the_database(
-    settings: Settings, private_redis: PrivateRedis
+    settings: Settings, private_redis: PrivateRedis, person: Person
 ) -> None:
     cache = redis_cache(private_redis.url, "t:")
-    async with AsyncTestClient(app=create_app(settings, read_cache=cache)) as client:
+    async with client_as(create_app(settings, read_cache=cache), person) as client:
         await client.post("/api/tasks", json={"title": "Before"})
         await list_titles(client)
         assert await list_titles(client) == ("HIT", ["Before"])
@@ -676,9 +724,9 @@ async def test_one_outage_is_one_warning_and_one_recovery_however_many_connectio
         async def busy() -> None:
             # Stores, bumps and reads at once: each store and bump needs a connection.
             await asyncio.gather(
-                *(cache.store(f"k{n}", 1, b"x") for n in range(6)),
-                *(cache.invalidate() for _ in range(3)),
-                *(cache.fetch(f"k{n}") for n in range(3)),
+                *(cache.store(SCOPE, f"k{n}", "1.1", b"x") for n in range(6)),
+                *(cache.invalidate([SCOPE]) for _ in range(3)),
+                *(cache.fetch(SCOPE, f"k{n}") for n in range(3)),
             )
 
         await busy()
@@ -703,7 +751,7 @@ async def test_one_outage_is_one_warning_and_one_recovery_however_many_connectio
 
 
 async def test_entries_expire_after_cache_ttl_seconds(
-    new_service: ServiceFactory, prefix: str
+    new_service: ServiceFactory, prefix: str, person: Person
 ) -> None:
     cache = redis_cache(REDIS_URL, prefix, ttl_seconds=1)
     try:
@@ -713,7 +761,7 @@ async def test_entries_expire_after_cache_ttl_seconds(
         await cached.counts()
         assert cached.last_read_hit
         client = redis.Redis.from_url(REDIS_URL)
-        ttl_ms = client.pttl(f"{prefix}{generation(REDIS_URL, prefix)}:counts")
+        ttl_ms = client.pttl(entry_key(REDIS_URL, prefix, person.caller.cache_scope, "counts"))
         client.close()
         assert 0 < ttl_ms <= 1000
         await asyncio.sleep(1.1)
@@ -752,12 +800,12 @@ def test_database_reset_makes_every_cached_read_unreachable(prefix: str, tmp_pat
         db_reset_on_start=True,
     )
 
-    async def cached_generation() -> tuple[bool, int]:
+    async def cached_generation() -> tuple[bool, str | None]:
         cache = redis_cache(REDIS_URL, prefix)
         try:
-            lookup = await cache.fetch("list:stale")
+            lookup = await cache.fetch(SCOPE, "list:stale")
             if not lookup.hit:
-                await cache.store("list:stale", lookup.generation, b"from the old tables")
+                await cache.store(SCOPE, "list:stale", lookup.generation, b"from the old tables")
             return lookup.hit, lookup.generation
         finally:
             await cache.close()

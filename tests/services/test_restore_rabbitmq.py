@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.databases import make_settings, mariadb_url
 from tests.needs import RABBITMQ_URL, need
 from tests.services.worker_process import (
+    OWNER,
     WorkerProcess,
     create_job,
     delete_rabbitmq_queues,
@@ -126,6 +127,7 @@ async def test_a_worker_process_restores_a_job_sent_through_rabbitmq(
     await asyncio.to_thread(prepare_database, settings)  # Alembic runs its own event loop
     engine = create_engine(settings)
     try:
+        await empty_tables(engine)  # and the owner's account
         trashed = await seed_tasks(engine, 30, deleted_at=HOUR_AGO, title="trashed")
         live = await seed_tasks(engine, 5, deleted_at=None, title="live")
         start_worker(workers, tmp_path, settings, batch_size=7)
@@ -153,7 +155,9 @@ async def test_a_job_whose_message_was_lost_is_sent_again_by_requeue_jobs(
     start_worker(workers, tmp_path, settings, batch_size=3)
     # Committed but never sent: the app died between the two.
     async with AsyncSession(mariadb_engine, expire_on_commit=False) as session:
-        job = await RestoreJobService(session, NullReadCache()).create(RestoreJobCreate(all=True))
+        job = await RestoreJobService(session, NullReadCache(), OWNER).create(
+            RestoreJobCreate(all=True)
+        )
     await asyncio.sleep(0.5)
     assert (await read_job(mariadb_engine, job.id)).status == "queued"
 
@@ -209,7 +213,7 @@ async def test_crash_mid_job_restoring_the_whole_trash(
     assert job.total == 20_000
     # Deleted after the job was created: not part of it.
     async with AsyncSession(mariadb_engine, expire_on_commit=False) as session:
-        tasks = TaskService(session, NullReadCache())
+        tasks = TaskService(session, NullReadCache(), OWNER)
         late = [(await tasks.delete(task_id)).id for task_id in live[:10]]
 
     restored_at_kill = await crash_mid_job(mariadb_engine, job.id, workers)

@@ -16,6 +16,7 @@ from tests.needs import REDIS_URL, need
 from tests.services.worker_process import (
     WorkerProcess,
     create_job,
+    empty_tables,
     finished,
     queue_prefix,
     seed_tasks,
@@ -49,6 +50,7 @@ async def test_a_worker_process_restores_a_job_sent_through_redis(
     )
     await asyncio.to_thread(prepare_database, settings)  # Alembic runs its own event loop
     engine = create_engine(settings)
+    await empty_tables(engine)  # and the owner's account
     worker = WorkerProcess(
         tmp_path,
         "worker",

@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from tests.commands import environment
 from tests.databases import make_settings
 from tests.needs import RABBITMQ_URL
+from webapp.accounts import secrets
+from webapp.accounts.caller import Caller
+from webapp.accounts.models import Account, ApiToken
 from webapp.cache import NullReadCache
 from webapp.db import create_engine
 from webapp.jobs.broker import queue_name
@@ -103,10 +106,40 @@ def delete_rabbitmq_queues(prefix: str) -> None:
         connection.close()
 
 
+# The one account whose tasks these tests seed and restore, and a token of its.
+OWNER = Caller(account_id=UUID("01890000-0000-7000-8000-00000000a11c"))
+OWNER_TOKEN = secrets.TOKEN_PREFIX + "o" * 43
+
+
 async def empty_tables(engine: AsyncEngine) -> None:
+    """Nothing but the owner's account and its token."""
+    now = datetime.datetime.now(datetime.UTC)
     async with engine.begin() as connection:
-        for model in (JobItem, Job, Task):
+        for model in (JobItem, Job, Task, ApiToken, Account):
             await connection.execute(delete(model))
+        await connection.execute(
+            insert(Account).values(
+                id=OWNER.account_id,
+                email="owner@example.com",
+                name="",
+                password_hash="not a hash: nobody logs in",
+                is_admin=True,
+                session_epoch=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await connection.execute(
+            insert(ApiToken).values(
+                id=uuid.uuid4(),
+                account_id=OWNER.account_id,
+                name="tests",
+                token_hash=secrets.digest(OWNER_TOKEN),
+                hint=OWNER_TOKEN[:10],
+                created_at=now,
+                updated_at=now,
+            )
+        )
 
 
 async def seed_tasks(
@@ -118,6 +151,7 @@ async def seed_tasks(
     rows = [
         {
             "id": task_id,
+            "owner_id": OWNER.account_id,
             "title": f"{title} {number}",
             "notes": "",
             "priority": 0,
@@ -147,7 +181,7 @@ async def create_job(settings: Settings, request: RestoreJobCreate) -> RestoreJo
     engine = create_engine(settings, pooled=False)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
-            return await RestoreJobService(session, NullReadCache(), queue).create(request)
+            return await RestoreJobService(session, NullReadCache(), OWNER, queue).create(request)
     finally:
         await engine.dispose()
         await queue.close()
@@ -155,7 +189,7 @@ async def create_job(settings: Settings, request: RestoreJobCreate) -> RestoreJo
 
 async def read_job(engine: AsyncEngine, job_id: UUID) -> RestoreJobRead:
     async with AsyncSession(engine) as session:
-        return await RestoreJobService(session, NullReadCache()).get(job_id)
+        return await RestoreJobService(session, NullReadCache(), OWNER).get(job_id)
 
 
 async def wait_for(

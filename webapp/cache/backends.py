@@ -2,25 +2,31 @@
 
 The contract
 ------------
-A read asks for a key and gets back the value (or None) together with the generation it
-was looked up under; a miss is then stored under that same generation. A write bumps the
-generation after its commit, so every entry written before it becomes unreachable at once,
-in every process sharing the store, without scanning keys. A read that looked up
-generation g before a write and loaded from the database around the write's commit stores
-its result under g, which the write's bump has made (or is about to make) unreachable: it
-is never served after the write has returned.
+Entries belong to a *scope*: the account whose data they hold. A read asks for a key in a
+scope and gets back the value (or None) together with the generation it was looked up
+under; a miss is then stored under that same generation. A write bumps its scope's
+generation after its commit, so every entry of that scope written before it becomes
+unreachable at once, in every process sharing the store, without scanning keys, while
+other accounts' entries stay. A read that looked up generation g before a write and
+loaded from the database around the write's commit stores its result under g, which the
+write's bump has made (or is about to make) unreachable: it is never served after the
+write has returned. A scope's key space is its own: no lookup in one scope can reach an
+entry of another.
 
 Back ends: `RedisReadCache` (REDIS_URL set; shared by every app and worker process),
 `MemoryReadCache` (one process, the local default) and `NullReadCache` (caching off).
 `build_read_cache(settings)` chooses; the app and the Dramatiq worker both use it.
 
-Redis layout: `<prefix>gen` holds the generation (INCR on every write); an entry lives at
-`<prefix><generation>:<key>` with a TTL of CACHE_TTL_SECONDS. A hit is one round trip: a
-Lua script (EVALSHA) reads the generation and the entry together. Reads issued in the same
+Redis layout: `<prefix>gen:<scope>` holds a scope's generation (INCR on every write in
+it); `<prefix>gen` a global one, bumped when Redis comes back from an outage and when the
+database is reset, which retires every scope's entries at once. A generation is the pair
+"<global>.<scope's>"; an entry lives at `<prefix>e:<scope>:<generation>:<key>` with a TTL
+of CACHE_TTL_SECONDS. A hit is one round trip: a Lua script (EVALSHA) reads the
+generations and the entry together. Reads issued in the same
 turn of the event loop (concurrent requests) share that round trip, the script reading all
-their entries under one generation: under load this halves the client-side cost of a hit
+their entries under one global generation: under load this halves the client-side cost of a hit
 and needs a handful of connections instead of one per request. The script builds the
-entries' keys from the generation it has just read, so they are not declared in KEYS: fine
+entries' keys from the generations it has just read, so they are not declared in KEYS: fine
 on a single Redis or a replica set, not on Redis Cluster.
 
 Degradation, and why no stale entry outlives an outage
@@ -37,7 +43,7 @@ A failed PING, any other Redis error, or a write's INCR that fails or times out 
 the breaker*: one warning is logged, and from then on this process does not talk to
 Redis on the request path at all. Reads are misses served from the database, stores are
 dropped, writes commit and succeed. A background task probes Redis every `retry_seconds`;
-its probe *is* the generation bump (INCR), made on fresh connections (the pool's
+its probe *is* the bump of the global generation (INCR), made on fresh connections (the pool's
 connections to a Redis that restarted are dead, and reusing them tripped the breaker
 again and again after one outage). Only when that INCR succeeds does the breaker close
 (an info line is logged) and caching resume, so:
@@ -76,7 +82,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -94,15 +100,18 @@ T = TypeVar("T")
 
 # The generation of a lookup made without the store (Redis unreachable, caching off):
 # never a real generation, so whatever is loaded after it is not stored.
-OFFLINE = -1
+OFFLINE = None
 
-# One round trip for any number of reads: the generation and the entries under it, read
-# atomically. ARGV is the key prefix, then the keys; returns {generation, value or nil...}.
+# One round trip for any number of reads: the generations and the entries under them,
+# read atomically. ARGV is the key prefix, then (scope, key) pairs; the reply holds, for
+# each pair, its generation and its value (or nil).
 _FETCH_SCRIPT = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-local reply = {generation}
-for i = 2, #ARGV do
-  reply[i] = redis.call('GET', ARGV[1] .. generation .. ':' .. ARGV[i])
+local global = redis.call('GET', KEYS[1]) or '0'
+local reply = {}
+for i = 2, #ARGV, 2 do
+  local generation = global .. '.' .. (redis.call('GET', ARGV[1] .. 'gen:' .. ARGV[i]) or '0')
+  reply[#reply + 1] = generation
+  reply[#reply + 1] = redis.call('GET', ARGV[1] .. 'e:' .. ARGV[i] .. ':' .. generation .. ':' .. ARGV[i + 1])
 end
 return reply
 """
@@ -119,7 +128,7 @@ _UNAVAILABLE = (RedisError, OSError)
 @dataclass(frozen=True, slots=True)
 class Lookup:
     value: bytes | None
-    generation: int
+    generation: str | None  # OFFLINE (None): not to be stored
 
     @property
     def hit(self) -> bool:
@@ -129,11 +138,15 @@ class Lookup:
 class ReadCache(Protocol):
     """What the services need of a cache; see the module docstring for the contract."""
 
-    async def fetch(self, key: str) -> Lookup: ...
+    async def fetch(self, scope: str, key: str) -> Lookup: ...
 
-    async def store(self, key: str, generation: int, value: bytes) -> None: ...
+    async def store(self, scope: str, key: str, generation: str | None, value: bytes) -> None: ...
 
-    async def invalidate(self) -> None: ...
+    async def invalidate(self, scopes: Iterable[str]) -> None:
+        """Retire the entries of these scopes (after a write to their data commits)."""
+
+    async def invalidate_all(self) -> None:
+        """Retire every entry of every scope (the database was reset)."""
 
     async def ping(self) -> bool: ...
 
@@ -146,26 +159,37 @@ class MemoryReadCache:
     def __init__(self, ttl_seconds: int, max_entries: int = 2048) -> None:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
-        self._generation = 0
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._generations: dict[str, int] = {}
+        # Least recently used first; entries of a retired generation age out like others.
+        self._entries: OrderedDict[tuple[str, str, str], tuple[float, bytes]] = OrderedDict()
 
-    async def fetch(self, key: str) -> Lookup:
-        full_key = f"{self._generation}:{key}"
+    def _generation(self, scope: str) -> str:
+        return str(self._generations.get(scope, 0))
+
+    async def fetch(self, scope: str, key: str) -> Lookup:
+        generation = self._generation(scope)
+        full_key = (scope, generation, key)
         entry = self._entries.get(full_key)
         if entry is None or entry[0] < time.monotonic():
-            return Lookup(None, self._generation)
+            return Lookup(None, generation)
         self._entries.move_to_end(full_key)
-        return Lookup(entry[1], self._generation)
+        return Lookup(entry[1], generation)
 
-    async def store(self, key: str, generation: int, value: bytes) -> None:
-        if self._ttl == 0 or generation != self._generation:
+    async def store(self, scope: str, key: str, generation: str | None, value: bytes) -> None:
+        if self._ttl == 0 or generation != self._generation(scope):
             return
-        self._entries[f"{generation}:{key}"] = (time.monotonic() + self._ttl, value)
+        self._entries[(scope, generation, key)] = (time.monotonic() + self._ttl, value)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
-    async def invalidate(self) -> None:
-        self._generation += 1
+    async def invalidate(self, scopes: Iterable[str]) -> None:
+        for scope in scopes:
+            self._generations[scope] = self._generations.get(scope, 0) + 1
+
+    async def invalidate_all(self) -> None:
+        # Counters only ever grow, so no entry made before can match again.
+        for scope in list(self._generations):
+            self._generations[scope] += 1
         self._entries.clear()
 
     async def ping(self) -> bool:
@@ -178,13 +202,16 @@ class MemoryReadCache:
 class NullReadCache:
     """No caching at all (CACHE_TTL_SECONDS=0 without Redis; measures the database path)."""
 
-    async def fetch(self, key: str) -> Lookup:
+    async def fetch(self, scope: str, key: str) -> Lookup:
         return Lookup(None, OFFLINE)
 
-    async def store(self, key: str, generation: int, value: bytes) -> None:
+    async def store(self, scope: str, key: str, generation: str | None, value: bytes) -> None:
         return None
 
-    async def invalidate(self) -> None:
+    async def invalidate(self, scopes: Iterable[str]) -> None:
+        return None
+
+    async def invalidate_all(self) -> None:
         return None
 
     async def ping(self) -> bool:
@@ -224,7 +251,7 @@ class RedisReadCache:
         self._retry_seconds = retry_seconds
         self._fetch_script = client.register_script(_FETCH_SCRIPT)
         # Reads waiting for the next round trip, and the round trips in flight.
-        self._queued: dict[str, list[asyncio.Future[Lookup]]] = {}
+        self._queued: dict[tuple[str, str], list[asyncio.Future[Lookup]]] = {}
         self._round_trips: set[asyncio.Task[None]] = set()
         # Set while Redis is considered down: the task that probes it and bumps the
         # generation before caching resumes. None means the breaker is closed.
@@ -272,7 +299,7 @@ class RedisReadCache:
         while a late answer is being looked into."""
         return self._recovery is None and self._confirming is None
 
-    async def fetch(self, key: str) -> Lookup:
+    async def fetch(self, scope: str, key: str) -> Lookup:
         if not self.available or self._ttl == 0:
             return Lookup(None, OFFLINE)
         # Reads made in the same turn of the event loop (concurrent requests) share one
@@ -284,7 +311,7 @@ class RedisReadCache:
             round_trip = loop.create_task(self._fetch_queued())
             self._round_trips.add(round_trip)
             round_trip.add_done_callback(self._round_trips.discard)
-        self._queued.setdefault(key, []).append(lookup)
+        self._queued.setdefault((scope, key), []).append(lookup)
         return await lookup
 
     async def _fetch_queued(self) -> None:
@@ -295,12 +322,15 @@ class RedisReadCache:
         else:
             try:
                 # Each key once, however many requests asked for it (a hot page).
-                generation, *values = await self._within_deadline(
-                    self._fetch_script(keys=[self._generation_key], args=[self._prefix, *queued])
+                reply = await self._within_deadline(
+                    self._fetch_script(
+                        keys=[self._generation_key],
+                        args=[self._prefix, *(part for pair in queued for part in pair)],
+                    )
                 )
                 found = {
-                    key: Lookup(value, int(generation))
-                    for key, value in zip(queued, values, strict=True)
+                    pair: Lookup(value, generation.decode())
+                    for pair, generation, value in zip(queued, reply[::2], reply[1::2], strict=True)
                 }
             except _UNAVAILABLE as error:
                 self._trouble(error)
@@ -314,28 +344,40 @@ class RedisReadCache:
                     if not lookup.done():
                         lookup.set_exception(error)
                 return
-        for key, lookups in queued.items():
+        for pair, lookups in queued.items():
             for lookup in lookups:
                 if not lookup.done():  # a request cancelled meanwhile no longer waits
-                    lookup.set_result(found[key])
+                    lookup.set_result(found[pair])
 
-    async def store(self, key: str, generation: int, value: bytes) -> None:
-        if generation == OFFLINE or not self.available:
+    async def store(self, scope: str, key: str, generation: str | None, value: bytes) -> None:
+        if generation is OFFLINE or not self.available:
             return
         try:
             await self._within_deadline(
-                self._client.set(f"{self._prefix}{generation}:{key}", value, ex=self._ttl)
+                self._client.set(f"{self._prefix}e:{scope}:{generation}:{key}", value, ex=self._ttl)
             )
         except _UNAVAILABLE as error:
             self._trouble(error)
 
-    async def invalidate(self) -> None:
-        if self._recovery is not None:
-            return  # the recovery task bumps the generation before caching resumes
+    async def invalidate(self, scopes: Iterable[str]) -> None:
+        await self._bump([f"{self._generation_key}:{scope}" for scope in scopes])
+
+    async def invalidate_all(self) -> None:
+        await self._bump([self._generation_key])
+
+    async def _bump(self, generation_keys: list[str]) -> None:
+        if self._recovery is not None or not generation_keys:
+            return  # the recovery task bumps the global generation before caching resumes
         # Tried while Redis is only suspect too: a write must bump, or open the breaker
         # (whose recovery bumps) if it cannot.
         try:
-            await self._within_deadline(self._client.incr(self._generation_key))
+            if len(generation_keys) == 1:
+                await self._within_deadline(self._client.incr(generation_keys[0]))
+                return
+            async with self._client.pipeline(transaction=False) as pipeline:
+                for key in generation_keys:
+                    pipeline.incr(key)
+                await self._within_deadline(pipeline.execute())
         except _UNAVAILABLE as error:
             self._open(error)
 

@@ -30,12 +30,19 @@ def _decode(data: bytes, type_: object) -> Any:
 class CachedReads:
     """Cached reads for one service instance, whose database session may not be open yet.
 
-    `open_session` returns the session if the service has opened one, else None: a read
-    served from the cache never opens one.
+    `scope` is whose data the reads are (an account): entries are looked up and stored in
+    that scope only. `open_session` returns the session if the service has opened one,
+    else None: a read served from the cache never opens one.
     """
 
-    def __init__(self, cache: ReadCache, open_session: Callable[[], AsyncSession | None]) -> None:
+    def __init__(
+        self,
+        cache: ReadCache,
+        scope: str,
+        open_session: Callable[[], AsyncSession | None],
+    ) -> None:
         self.cache = cache
+        self.scope = scope
         self._open_session = open_session
         # Whether the last read was served from the cache; the API reports it as X-Cache.
         self.last_hit = False
@@ -48,8 +55,8 @@ class CachedReads:
             decoded: T = _decode(lookup.value, type_)
             return decoded
         value = await load()
-        if lookup.generation != OFFLINE:
-            await self.cache.store(key, lookup.generation, _ENCODER.encode(value))
+        if lookup.generation is not OFFLINE:
+            await self.cache.store(self.scope, key, lookup.generation, _ENCODER.encode(value))
         return value
 
     async def json(self, key: str, load: Callable[[], Awaitable[object]]) -> bytes:
@@ -58,11 +65,11 @@ class CachedReads:
         if lookup.value is not None:
             return lookup.value
         encoded = _ENCODER.encode(await load())
-        await self.cache.store(key, lookup.generation, encoded)
+        await self.cache.store(self.scope, key, lookup.generation, encoded)
         return encoded
 
     async def _lookup(self, key: str) -> Lookup:
-        lookup = await self.cache.fetch(key)
+        lookup = await self.cache.fetch(self.scope, key)
         self.last_hit = lookup.hit
         if not lookup.hit:
             await self._end_read_snapshot()

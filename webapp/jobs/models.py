@@ -26,6 +26,8 @@ from sqlalchemy import Dialect, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+# The table `owner_id` points at: mapped wherever these are, or no row could be written.
+from webapp.accounts.models import Account  # noqa: F401
 from webapp.db import AuditedBase, Timestamp
 
 ERROR_MAX_LENGTH = 2000
@@ -65,8 +67,16 @@ class Job(AuditedBase):
 
     __tablename__ = "job"
     # Finds what the sweep re-sends: unfinished jobs, by when they last changed.
-    __table_args__ = (Index("ix_job_status_updated", "status", "updated_at"),)
+    __table_args__ = (
+        Index("ix_job_status_updated", "status", "updated_at"),
+        Index("ix_job_owner", "owner_id", "created_at"),
+    )
 
+    # Whose job it is: only they see it, and it acts on their data only. Null only for
+    # jobs made before accounts existed (see Task.owner_id).
+    owner_id: Mapped[UUID | None] = mapped_column(
+        GUID(length=16), ForeignKey("account.id", ondelete="CASCADE"), default=None
+    )
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(10), default=JobStatus.QUEUED.value)
     # What the job is about, what it has done, and what it has passed over.

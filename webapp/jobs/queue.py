@@ -14,7 +14,7 @@ Tests use the StubBroker too, with or without the in-process worker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -56,14 +56,17 @@ class OwnerLoopCache:
     async def _on_owner(self, call: Coroutine[Any, Any, T]) -> T:
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._loop))
 
-    async def fetch(self, key: str) -> Lookup:
-        return await self._on_owner(self._cache.fetch(key))
+    async def fetch(self, scope: str, key: str) -> Lookup:
+        return await self._on_owner(self._cache.fetch(scope, key))
 
-    async def store(self, key: str, generation: int, value: bytes) -> None:
-        await self._on_owner(self._cache.store(key, generation, value))
+    async def store(self, scope: str, key: str, generation: str | None, value: bytes) -> None:
+        await self._on_owner(self._cache.store(scope, key, generation, value))
 
-    async def invalidate(self) -> None:
-        await self._on_owner(self._cache.invalidate())
+    async def invalidate(self, scopes: Iterable[str]) -> None:
+        await self._on_owner(self._cache.invalidate(list(scopes)))
+
+    async def invalidate_all(self) -> None:
+        await self._on_owner(self._cache.invalidate_all())
 
     async def ping(self) -> bool:
         return await self._on_owner(self._cache.ping())

@@ -33,6 +33,7 @@ import structlog
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from webapp.accounts.caller import cache_scope
 from webapp.clock import utcnow
 from webapp.errors import NotFound
 from webapp.jobs.kinds import JobContext, JobKind, JobSender
@@ -135,8 +136,8 @@ async def run(context: JobContext, kind: JobKind, job_id: UUID) -> Job:
             job.skipped += step.skipped
             job.updated_at = now
             await session.commit()
-            if step.done:
-                await context.cache.invalidate()
+            if step.done and job.owner_id is not None:
+                await context.cache.invalidate([cache_scope(job.owner_id)])
             if step.last:
                 # Only after the cache bump: a page that sees "done" and reloads the data
                 # must not be served what it was before the last batch. A crash right here

@@ -24,6 +24,14 @@ from webapp.restore.service import RESTORE_KIND
 from webapp.restore.trash import TrashCursor
 
 
+def _owner(job: Job) -> UUID:
+    # Jobs made before accounts existed belong to the first account since (migration
+    # 0005); one still without an owner would restore nobody's tasks, so it may not run.
+    if job.owner_id is None:
+        raise ValueError(f"restore job {job.id} has no owner")
+    return job.owner_id
+
+
 async def _step(context: JobContext, job: Job) -> Step:
     batch_size = context.settings.restore_batch_size
     if job.params["scope"] == RestoreScope.ALL:
@@ -41,11 +49,12 @@ async def _step_through_trash(context: JobContext, job: Job, batch_size: int) ->
         after = TrashCursor(
             datetime.datetime.fromisoformat(job.cursor["deleted_at"]), UUID(job.cursor["task_id"])
         )
+    owner = _owner(job)
     through = await trash.trash_cursor(
-        context.session, deleted_before=job.created_at, after=after, offset=batch_size - 1
+        context.session, owner, deleted_before=job.created_at, after=after, offset=batch_size - 1
     )
     restored = await trash.restore_batch(
-        context.session, deleted_before=job.created_at, after=after, through=through
+        context.session, owner, deleted_before=job.created_at, after=after, through=through
     )
     if through is not None:
         job.cursor = {"deleted_at": through.deleted_at.isoformat(), "task_id": str(through.task_id)}
@@ -59,7 +68,9 @@ async def _step_through_items(context: JobContext, job: Job, batch_size: int) ->
     ids = list(await context.session.scalars(query.order_by(JobItem.item_id).limit(batch_size)))
     if not ids:
         return Step(done=0, skipped=0, last=True)
-    restored = await trash.restore_batch(context.session, deleted_before=job.created_at, ids=ids)
+    restored = await trash.restore_batch(
+        context.session, _owner(job), deleted_before=job.created_at, ids=ids
+    )
     job.cursor = {"task_id": str(ids[-1])}
     return Step(done=restored, skipped=len(ids) - restored, last=len(ids) < batch_size)
 

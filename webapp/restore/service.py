@@ -13,6 +13,7 @@ from uuid import UUID
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from webapp.accounts.caller import Caller
 from webapp.cache import ReadCache
 from webapp.clock import utcnow
 from webapp.errors import InvalidInput, NotFound
@@ -53,33 +54,45 @@ class RestoreJobService:
     """Create and read restore jobs. One instance per session."""
 
     def __init__(
-        self, session: AsyncSession, cache: ReadCache, sender: JobSender | None = None
+        self,
+        session: AsyncSession,
+        cache: ReadCache,
+        caller: Caller,
+        sender: JobSender | None = None,
     ) -> None:
         self.session = session
         self.cache = cache
+        self.owner = caller.account_id
         self.sender = sender
 
     async def create(self, request: RestoreJobCreate) -> RestoreJobRead:
         """Record a restore job, then hand it to the workers.
 
         `ids`: the tasks to restore (1 to RESTORE_MAX_IDS; duplicates count once). Ids of
-        unknown tasks or of tasks not in the trash are counted as skipped at once.
-        `all`: every task in the trash deleted before the job was created.
+        unknown tasks, of other accounts' tasks, or of tasks not in the trash are counted
+        as skipped at once. `all`: every task in the caller's trash deleted before the job
+        was created.
         Bad input raises InvalidInput and records nothing. If the message cannot be sent
         (broker down), the job stays queued and a sweep sends it later.
         """
         ids = self._validate(request)
         now = utcnow()
-        job = Job(kind=RESTORE_KIND, created_at=now, updated_at=now, status=JobStatus.QUEUED.value)
+        job = Job(
+            kind=RESTORE_KIND,
+            owner_id=self.owner,
+            created_at=now,
+            updated_at=now,
+            status=JobStatus.QUEUED.value,
+        )
         job.done = 0
         if ids is None:
             job.params = {"scope": RestoreScope.ALL.value}
-            job.total = await trash.trash_size(self.session, deleted_before=now)
+            job.total = await trash.trash_size(self.session, self.owner, deleted_before=now)
             job.skipped = 0
             trashed: list[UUID] = []
         else:
             job.params = {"scope": RestoreScope.SELECTED.value}
-            trashed = sorted(await trash.in_trash(self.session, ids))
+            trashed = sorted(await trash.in_trash(self.session, self.owner, ids))
             job.total = len(ids)
             job.skipped = len(ids) - len(trashed)
         self.session.add(job)
@@ -116,8 +129,8 @@ class RestoreJobService:
         return ids
 
     async def get(self, job_id: UUID) -> RestoreJobRead:
-        """A job and its progress, as stored now."""
+        """One of the caller's jobs and its progress, as stored now."""
         job = await self.session.get(Job, job_id, populate_existing=True)
-        if job is None or job.kind != RESTORE_KIND:
+        if job is None or job.kind != RESTORE_KIND or job.owner_id != self.owner:
             raise NotFound(f"restore job {job_id} does not exist")
         return to_read(job)

@@ -1,7 +1,8 @@
 """The trash as a restore job walks it: counted, checked and restored in keyset batches.
 
-Restore jobs alone use these statements. None of them commits: a job commits each batch
-together with its progress, then bumps the read cache itself.
+Restore jobs alone use these statements, each on one owner's tasks only. None of them
+commits: a job commits each batch together with its progress, then bumps the read cache
+itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.clock import utcnow
 from webapp.tasks.models import Task
-from webapp.tasks.queries import count
+from webapp.tasks.queries import count, owned_by
 
 
 class TrashCursor(NamedTuple):
@@ -62,23 +63,26 @@ def _up_to(cursor: TrashCursor, *, mysql: bool) -> ColumnElement[bool]:
     )
 
 
-def _trashed_by(deleted_before: datetime.datetime) -> tuple[ColumnElement[bool], ...]:
-    return (Task.deleted_at.is_not(None), Task.deleted_at <= deleted_before)
+def _trashed_by(owner: UUID, deleted_before: datetime.datetime) -> tuple[ColumnElement[bool], ...]:
+    return (owned_by(owner), Task.deleted_at.is_not(None), Task.deleted_at <= deleted_before)
 
 
-async def trash_size(session: AsyncSession, *, deleted_before: datetime.datetime) -> int:
-    """How many tasks in the trash were deleted at or before `deleted_before`."""
-    return await count(session, _trashed_by(deleted_before))
+async def trash_size(
+    session: AsyncSession, owner: UUID, *, deleted_before: datetime.datetime
+) -> int:
+    """How many of the owner's tasks in the trash were deleted at or before
+    `deleted_before`."""
+    return await count(session, _trashed_by(owner, deleted_before))
 
 
-async def in_trash(session: AsyncSession, ids: Sequence[UUID]) -> set[UUID]:
-    """Which of `ids` are tasks in the trash now."""
+async def in_trash(session: AsyncSession, owner: UUID, ids: Sequence[UUID]) -> set[UUID]:
+    """Which of `ids` are the owner's tasks in the trash now."""
     found: set[UUID] = set()
     # Chunked so that no statement carries more bound values than a database accepts.
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         rows = await session.scalars(
-            select(Task.id).where(Task.id.in_(chunk), Task.deleted_at.is_not(None))
+            select(Task.id).where(owned_by(owner), Task.id.in_(chunk), Task.deleted_at.is_not(None))
         )
         found.update(rows)
     return found
@@ -86,13 +90,14 @@ async def in_trash(session: AsyncSession, ids: Sequence[UUID]) -> set[UUID]:
 
 async def trash_cursor(
     session: AsyncSession,
+    owner: UUID,
     *,
     deleted_before: datetime.datetime,
     after: TrashCursor | None,
     offset: int,
 ) -> TrashCursor | None:
-    """The place of the `offset`-th task (from 0) of the trash deleted at or before
-    `deleted_before`, counting after `after`; None when fewer tasks are left.
+    """The place of the `offset`-th task (from 0) of the owner's trash deleted at or
+    before `deleted_before`, counting after `after`; None when fewer tasks are left.
 
     With `restore_batch(after=..., through=...)` it walks the trash in batches by keyset
     on the (deleted_at, id) index: each batch seeks straight to where the last one
@@ -102,7 +107,7 @@ async def trash_cursor(
     row = (
         await session.execute(
             select(Task.deleted_at, Task.id)
-            .where(*_trashed_by(deleted_before), *_beyond(after, mysql=mysql))
+            .where(*_trashed_by(owner, deleted_before), *_beyond(after, mysql=mysql))
             .order_by(Task.deleted_at, Task.id)
             .offset(offset)
             .limit(1)
@@ -114,13 +119,15 @@ async def trash_cursor(
 
 async def restore_batch(
     session: AsyncSession,
+    owner: UUID,
     *,
     deleted_before: datetime.datetime,
     ids: Sequence[UUID] | None = None,
     after: TrashCursor | None = None,
     through: TrashCursor | None = None,
 ) -> int:
-    """Restore, in one UPDATE, tasks in the trash deleted at or before `deleted_before`:
+    """Restore, in one UPDATE, the owner's tasks in the trash deleted at or before
+    `deleted_before`:
     those among `ids`, or else those placed after `after` up to `through` (included) in
     the trash's (deleted_at, id) order. Returns how many were restored.
 
@@ -129,11 +136,11 @@ async def restore_batch(
     """
     mysql = _is_mysql(session)
     if through is None:
-        where = [*_trashed_by(deleted_before)]
+        where = [*_trashed_by(owner, deleted_before)]
     else:
         # `through` lies at or before `deleted_before`, so it bounds the batch alone;
         # with no second upper bound, SQLite ranges on both ends of the index.
-        where = [Task.deleted_at.is_not(None), _up_to(through, mysql=mysql)]
+        where = [owned_by(owner), Task.deleted_at.is_not(None), _up_to(through, mysql=mysql)]
     where += _beyond(after, mysql=mysql)
     if ids is not None:
         where.append(Task.id.in_(ids))

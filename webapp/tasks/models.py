@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime
 import enum
+from uuid import UUID
 
-from sqlalchemy import Date, Index, Integer, SmallInteger, String, Text
+from advanced_alchemy.types import GUID
+from sqlalchemy import Date, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+# The table `owner_id` points at: mapped wherever these are, or no row could be written.
+from webapp.accounts.models import Account  # noqa: F401
 from webapp.db import AuditedBase, Timestamp
 
 TITLE_MAX_LENGTH = 200
@@ -35,16 +39,24 @@ class Task(AuditedBase):
     """A task. `completed_at` null = active; `deleted_at` not null = in the trash."""
 
     __tablename__ = "task"
-    # Every list query filters on `deleted_at` (live vs trash) first, then orders by one
-    # of the offered sort keys; `id` ends each index so the tie-break is served too.
+    # Every list query filters on the owner and on `deleted_at` (live vs trash) first,
+    # then orders by one of the offered sort keys; `id` ends each index so the tie-break
+    # is served too. One account's list reads only that account's part of each index,
+    # however many tasks others have.
     __table_args__ = (
-        Index("ix_task_live_created", "deleted_at", "created_at", "id"),
-        Index("ix_task_live_due", "deleted_at", "due_date", "id"),
-        Index("ix_task_live_priority", "deleted_at", "priority", "id"),
-        Index("ix_task_live_title", "deleted_at", "title", "id"),
-        Index("ix_task_trash", "deleted_at", "id"),
+        Index("ix_task_live_created", "owner_id", "deleted_at", "created_at", "id"),
+        Index("ix_task_live_due", "owner_id", "deleted_at", "due_date", "id"),
+        Index("ix_task_live_priority", "owner_id", "deleted_at", "priority", "id"),
+        Index("ix_task_live_title", "owner_id", "deleted_at", "title", "id"),
+        Index("ix_task_trash", "owner_id", "deleted_at", "id"),
         # Serves the counts (active/completed, trash) from the index alone.
-        Index("ix_task_state", "deleted_at", "completed_at"),
+        Index("ix_task_state", "owner_id", "deleted_at", "completed_at"),
+    )
+
+    # Null only for tasks made before accounts existed, until the first account claims
+    # them (migration 0005, `AccountService.sign_up`).
+    owner_id: Mapped[UUID | None] = mapped_column(
+        GUID(length=16), ForeignKey("account.id", ondelete="CASCADE"), default=None
     )
 
     # Titles sort as people read them, whatever the case: MySQL's default collation already

@@ -1,8 +1,10 @@
 """The SQL behind task reads: what a `TaskQuery` selects, in which order, one page at a time.
 
 The service decides what may be read and caches it; this module only turns a query into
-statements on a session. `filters` is the one definition of which tasks a list shows:
-the page's rows, its total and `is_listed` (does the list show this task now?) all use it.
+statements on a session. Every statement is scoped by construction: each function takes
+the owner whose tasks it reads, and `owned_by` is the first condition of every WHERE.
+`filters` is the one definition of which tasks a list shows: the page's rows, its total
+and `is_listed` (does the list show this task now?) all use it.
 """
 
 from __future__ import annotations
@@ -68,10 +70,17 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def filters(query: TaskQuery) -> list[ColumnElement[bool]]:
-    """Which tasks the list `query` describes: live or trashed, status, search."""
+def owned_by(owner: UUID) -> ColumnElement[bool]:
+    """The tasks of one account: what any of its reads and writes may touch."""
+    return Task.owner_id == owner
+
+
+def filters(owner: UUID, query: TaskQuery) -> list[ColumnElement[bool]]:
+    """Which of the owner's tasks the list `query` describes: live or trashed, status,
+    search."""
     where: list[ColumnElement[bool]] = [
-        Task.deleted_at.is_not(None) if query.trash else Task.deleted_at.is_(None)
+        owned_by(owner),
+        Task.deleted_at.is_not(None) if query.trash else Task.deleted_at.is_(None),
     ]
     if query.status is Status.ACTIVE:
         where.append(Task.completed_at.is_(None))
@@ -87,14 +96,25 @@ def filters(query: TaskQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-async def load_task(session: AsyncSession, task_id: UUID) -> TaskRead | None:
-    row = (await session.execute(select(*READ_COLUMNS).where(Task.id == task_id))).one_or_none()
+async def load_task(session: AsyncSession, owner: UUID, task_id: UUID) -> TaskRead | None:
+    statement = select(*READ_COLUMNS).where(owned_by(owner), Task.id == task_id)
+    row = (await session.execute(statement)).one_or_none()
     return None if row is None else to_read(row)
 
 
-async def is_listed(session: AsyncSession, task_id: UUID, query: TaskQuery) -> bool:
+async def load_for_change(session: AsyncSession, owner: UUID, task_id: UUID) -> Task | None:
+    """The owner's task as a mapped object, as stored now (to change it)."""
+    statement = (
+        select(Task)
+        .where(owned_by(owner), Task.id == task_id)
+        .execution_options(populate_existing=True)
+    )
+    return await session.scalar(statement)
+
+
+async def is_listed(session: AsyncSession, owner: UUID, task_id: UUID, query: TaskQuery) -> bool:
     """Whether the list `query` describes shows the task now (any page of it)."""
-    statement = select(exists().where(Task.id == task_id, *filters(query)))
+    statement = select(exists().where(Task.id == task_id, *filters(owner, query)))
     return bool(await session.scalar(statement))
 
 
@@ -103,8 +123,9 @@ async def count(session: AsyncSession, where: Sequence[ColumnElement[bool]]) -> 
     return int(total or 0)
 
 
-async def load_counts(session: AsyncSession) -> TaskCounts:
-    """Active, completed and trashed tasks, in one scan of the state index."""
+async def load_counts(session: AsyncSession, owner: UUID) -> TaskCounts:
+    """Active, completed and trashed tasks, in one scan of the owner's part of the state
+    index."""
     live = Task.deleted_at.is_(None)
     row = (
         await session.execute(
@@ -112,7 +133,7 @@ async def load_counts(session: AsyncSession) -> TaskCounts:
                 func.count(case((and_(live, Task.completed_at.is_(None)), 1))),
                 func.count(case((and_(live, Task.completed_at.is_not(None)), 1))),
                 func.count(case((Task.deleted_at.is_not(None), 1))),
-            )
+            ).where(owned_by(owner))
         )
     ).one()
     return TaskCounts(active=row[0], completed=row[1], trash=row[2])
@@ -129,9 +150,9 @@ async def _rows(
     return [to_read(row) for row in await session.execute(statement)]
 
 
-async def load_page(session: AsyncSession, query: TaskQuery) -> TaskPage:
+async def load_page(session: AsyncSession, owner: UUID, query: TaskQuery) -> TaskPage:
     """One page of the list `query` describes, and how many tasks it holds in all."""
-    where = filters(query)
+    where = filters(owner, query)
     total = await count(session, where)
     descending = query.order is SortOrder.DESC
 

@@ -1,8 +1,10 @@
 """TaskService: every rule about tasks lives here, and nowhere else.
 
 Both front doors (the JSON API and the HTML pages) and the restore worker call these
-methods. Reads go through the read cache (`webapp.cache.reads`) and the SQL of
-`webapp.tasks.queries`; every write commits and then invalidates the cache.
+methods, for a caller: every read and write touches that account's tasks only, and
+another account's task is as unknown as one that never existed (NotFound). Reads go
+through the caller's scope of the read cache (`webapp.cache.reads`) and the SQL of
+`webapp.tasks.queries`; every write commits and then invalidates that scope.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from webapp.accounts.caller import Caller
 from webapp.cache import CachedReads, ReadCache
 from webapp.clock import utcnow
 from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
@@ -97,7 +100,10 @@ class TaskService:
     """Create, read, change and trash tasks. One instance per request (one session)."""
 
     def __init__(
-        self, session: AsyncSession | Callable[[], AsyncSession], cache: ReadCache
+        self,
+        session: AsyncSession | Callable[[], AsyncSession],
+        cache: ReadCache,
+        caller: Caller,
     ) -> None:
         # Given a callable, the session is opened on first use: a read served from the
         # cache then never opens (nor closes) one, which is most of what a hit costs.
@@ -108,7 +114,9 @@ class TaskService:
         else:
             self._open_session = session
         self.cache = cache
-        self.reads = CachedReads(cache, lambda: self._session)
+        self.caller = caller
+        self.owner = caller.account_id
+        self.reads = CachedReads(cache, caller.cache_scope, lambda: self._session)
 
     @property
     def session(self) -> AsyncSession:
@@ -130,7 +138,7 @@ class TaskService:
         task = await self.reads.value(
             f"task:{task_id}",
             TaskRead | None,
-            lambda: queries.load_task(self.session, task_id),
+            lambda: queries.load_task(self.session, self.owner, task_id),
         )
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
@@ -141,7 +149,9 @@ class TaskService:
         """A page of tasks matching the query, plus how many match in all."""
         validate_query(query)
         return await self.reads.value(
-            query.cache_key(), TaskPage, lambda: queries.load_page(self.session, query)
+            query.cache_key(),
+            TaskPage,
+            lambda: queries.load_page(self.session, self.owner, query),
         )
 
     async def list_tasks_json(self, query: TaskQuery) -> bytes:
@@ -151,13 +161,13 @@ class TaskService:
         """
         validate_query(query)
         return await self.reads.json(
-            query.cache_key(), lambda: queries.load_page(self.session, query)
+            query.cache_key(), lambda: queries.load_page(self.session, self.owner, query)
         )
 
     async def counts(self) -> TaskCounts:
         """Active, completed and trashed task counts (one index scan, cached)."""
         return await self.reads.value(
-            "counts", TaskCounts, lambda: queries.load_counts(self.session)
+            "counts", TaskCounts, lambda: queries.load_counts(self.session, self.owner)
         )
 
     async def is_listed(self, task: TaskRead, query: TaskQuery) -> bool:
@@ -167,7 +177,7 @@ class TaskService:
         without reading the list again. The database answers, with the list's own WHERE
         clause: its collation, not Python's, decides what a search matches.
         """
-        return await queries.is_listed(self.session, task.id, query)
+        return await queries.is_listed(self.session, self.owner, task.id, query)
 
     # ---------------------------------------------------------------- writes
 
@@ -175,10 +185,10 @@ class TaskService:
         await self.session.commit()
         # After the commit, never before: a read between the two would cache old data
         # under the new generation.
-        await self.cache.invalidate()
+        await self.cache.invalidate([self.caller.cache_scope])
 
     async def _load(self, task_id: UUID, where: Where) -> Task:
-        task = await self.session.get(Task, task_id, populate_existing=True)
+        task = await queries.load_for_change(self.session, self.owner, task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         check_where(task_id, task.deleted_at is not None, where)
@@ -192,7 +202,7 @@ class TaskService:
             await self._commit()
         except StaleDataError:
             await self.session.rollback()
-            current = await self.session.get(Task, task_id, populate_existing=True)
+            current = await queries.load_for_change(self.session, self.owner, task_id)
             raise StaleVersion(
                 "the task was changed by someone else; reload it and try again",
                 current_version=current.version if current else 0,
@@ -215,6 +225,7 @@ class TaskService:
             raise InvalidInput(errors)
         now = utcnow()
         task = Task(
+            owner_id=self.owner,
             title=title,
             notes=notes,
             priority=Priority.from_label(data.priority),
@@ -372,7 +383,7 @@ class TaskService:
     async def _bulk(self, *where: ColumnElement[bool], **values: Any) -> int:
         result = await self.session.execute(
             update(Task)
-            .where(*where)
+            .where(queries.owned_by(self.owner), *where)
             .values(**values, updated_at=utcnow(), version=Task.version + 1)
             .execution_options(synchronize_session=False)
         )
@@ -383,7 +394,7 @@ class TaskService:
         """Purge every task in the trash; returns how many were purged."""
         result = await self.session.execute(
             delete(Task)
-            .where(Task.deleted_at.is_not(None))
+            .where(queries.owned_by(self.owner), Task.deleted_at.is_not(None))
             .execution_options(synchronize_session=False)
         )
         await self._commit()

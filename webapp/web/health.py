@@ -13,6 +13,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from webapp.web.security import PUBLIC
+
 # A probe must answer within the orchestrator's own timeout: a database that accepts the
 # connection but never answers counts as down after this long, not after the driver's 10 s.
 READY_TIMEOUT_SECONDS = 2.0
@@ -38,6 +40,8 @@ class Readiness(msgspec.Struct):
 class HealthController(Controller):
     include_in_schema = True
     tags = ["health"]
+    opt = PUBLIC
+    security: list[dict[str, list[str]]] = []
 
     @get("/health", summary="The process is alive", cache=False)
     async def health(self) -> Health:

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from litestar import Router
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import Components, OpenAPIType, Schema, SecurityScheme
 from litestar.typing import FieldDefinition
 
 from webapp.web.problems import PROBLEM_JSON
+from webapp.web.security import PUBLIC
+
+BEARER = "bearer"
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -71,9 +75,23 @@ def openapi_config() -> OpenAPIConfig:
         title="Tasks API",
         version="1.0.0",
         description=(
-            "Tasks and the trash. Errors on /api share one shape "
+            "Tasks and the trash of the account whose personal API token is sent as "
+            "`Authorization: Bearer <token>` (make one on the account page; Authorize "
+            "here takes it). Errors on /api share one shape "
             f"({PROBLEM_JSON}): status, title, detail, errors[field, message]."
         ),
         path="/docs",
         render_plugins=[swagger],
+        # The document and Swagger UI are public; what they describe is not.
+        openapi_router=Router(path="/docs", route_handlers=[], opt=PUBLIC),
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A personal API token (tsk_...), made on the account page.",
+                )
+            }
+        ),
+        security=[{BEARER: []}],
     )

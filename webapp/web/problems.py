@@ -20,18 +20,28 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
 
 from webapp.db import database_unavailable
-from webapp.errors import Conflict, DomainError, InvalidInput, NotFound, StaleVersion
+from webapp.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+    TooManyAttempts,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +94,16 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
             detail="task 01938c5e-8a4b-7c2d-9e0f-123456789abc is in the trash",
         ),
     ),
+    HTTP_401_UNAUTHORIZED: (
+        "No valid token: send `Authorization: Bearer <token>` with a personal API token "
+        "(made on the account page). A revoked token, or one of a disabled or deleted "
+        "account, stops working within 5 seconds.",
+        Problem(
+            status=401,
+            title="Unauthorized",
+            detail="log in (pages) or send Authorization: Bearer <token> (/api)",
+        ),
+    ),
     HTTP_409_CONFLICT: (
         "The task's state refuses the request: a stale `version` in the body, or a purge "
         "of a task that is not in the trash. Or a request with the same `Idempotency-Key` "
@@ -108,6 +128,11 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
             detail="the database is not answering; try again shortly",
         ),
     ),
+    HTTP_429_TOO_MANY_REQUESTS: (
+        "This token made more requests in the last minute than API_RATE_LIMIT allows: "
+        "send it again after `Retry-After` seconds.",
+        Problem(status=429, title="Too Many Requests", detail="Too Many Requests"),
+    ),
     HTTP_412_PRECONDITION_FAILED: (
         "The `If-Match` version is stale: reload the task and try again.",
         Problem(status=412, title="Precondition Failed", detail=_STALE, current_version=2),
@@ -120,10 +145,12 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the errors a route answers, each in the one problem shape.
-    Every route may answer 503 (its database did not answer in time)."""
+    """OpenAPI entries for the errors a route of /api answers, each in the one problem
+    shape. Every such route may answer 401 (no valid token), 429 (over API_RATE_LIMIT)
+    and 503 (its database did not answer in time)."""
     responses = {}
-    for status in (*statuses, HTTP_503_SERVICE_UNAVAILABLE):
+    every = (HTTP_401_UNAUTHORIZED, HTTP_429_TOO_MANY_REQUESTS, HTTP_503_SERVICE_UNAVAILABLE)
+    for status in (*statuses, *every):
         description, example = _DOCUMENTED[status]
         responses[status] = ResponseSpec(
             data_container=Problem,
@@ -178,6 +205,11 @@ UNAVAILABLE = Problem(
     title="Service Unavailable",
     detail="the database is not answering; try again shortly",
 )
+SESSIONS_UNAVAILABLE = Problem(
+    status=HTTP_503_SERVICE_UNAVAILABLE,
+    title="Service Unavailable",
+    detail="the session store is not answering; try again shortly",
+)
 INTERNAL_ERROR = Problem(
     status=HTTP_500_INTERNAL_SERVER_ERROR,
     title="Internal Server Error",
@@ -205,6 +237,10 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         )
     if isinstance(exc, NotFound):
         return Problem(status=HTTP_404_NOT_FOUND, title="Not Found", detail=exc.detail)
+    if isinstance(exc, TooManyAttempts):
+        return Problem(
+            status=HTTP_429_TOO_MANY_REQUESTS, title="Too Many Requests", detail=exc.detail
+        )
     if isinstance(exc, Conflict):
         return Problem(status=HTTP_409_CONFLICT, title="Conflict", detail=exc.detail)
     if isinstance(exc, RecursionError | UnicodeDecodeError):
@@ -229,6 +265,14 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, TimeoutError):  # the request's deadline (webapp.web.deadline)
         log.error("request past its deadline", method=request.method, path=request.url.path)
         return UNAVAILABLE
+    if isinstance(exc, RedisError):  # the session store (webapp.accounts.sessions)
+        log.error(
+            "redis unavailable",
+            method=request.method,
+            path=request.url.path,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return SESSIONS_UNAVAILABLE
     if unavailable := database_unavailable(exc):
         cause = getattr(unavailable, "orig", None) or unavailable
         log.error(
@@ -245,6 +289,8 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
 def problem_headers(exc: Exception, problem: Problem) -> dict[str, str]:
     """The headers of an error response: the exception's own, and Retry-After on a 503."""
     headers = dict(getattr(exc, "headers", None) or {})
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
     if problem.status == HTTP_503_SERVICE_UNAVAILABLE:
         headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return headers
@@ -322,6 +368,9 @@ class LastResort:
 
 
 def _escaped_problem(scope: Scope, error: Exception) -> Problem:
+    if isinstance(error, RedisError):
+        log.error("redis unavailable", path=scope.get("path"), error=type(error).__name__)
+        return SESSIONS_UNAVAILABLE
     if isinstance(error, TimeoutError) or database_unavailable(error):
         log.error("database unavailable", path=scope.get("path"), error=type(error).__name__)
         return UNAVAILABLE

@@ -14,8 +14,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.exceptions import PermissionDeniedException
-from litestar.middleware import ASGIMiddleware, DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # Programs call /api without cookies, so there is no token cookie to check a form token
@@ -55,7 +54,8 @@ _COMMON_HEADERS = (
 
 
 async def add_security_headers(message: Message, scope: Scope) -> None:
-    """A `before_send` hook: the CSP and the other security headers on every response.
+    """A `before_send` hook: the CSP and the other security headers on every response, and
+    `Cache-Control: no-store` on every answer to a signed-in request.
 
     A hook rather than a middleware, so that answers made before any route is found (an
     unknown path's 404, a 405) carry them too.
@@ -66,6 +66,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     for name, value in _COMMON_HEADERS:
         if name not in headers:
             headers[name] = value
+    if scope.get("user") is not None and "cache-control" not in headers:
+        # Someone's own data: no cache may keep it, and after logging out the browser's
+        # Back button asks the server again (which asks to log in) instead of showing it.
+        headers["cache-control"] = "no-store"
     if "content-security-policy" not in headers:
         path: str = scope["path"]
         is_docs = path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
@@ -73,6 +77,11 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
             DOCS_CONTENT_SECURITY_POLICY if is_docs else CONTENT_SECURITY_POLICY
         )
 
+
+# The routes anyone may use without signing in carry this opt (webapp.accounts.auth's
+# guard lets them through): sign-up, log-in, the invite link, probes, static files, docs.
+PUBLIC_OPT_KEY = "public"
+PUBLIC = {PUBLIC_OPT_KEY: True}
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/api"
@@ -159,16 +168,3 @@ def csrf_config(secret_key: str, *, secure: bool) -> CSRFConfig:
         header_name=CSRF_HEADER,
         exclude=NO_BROWSER_STATE,
     )
-
-
-def session_middleware(secret_key: str, *, secure: bool) -> DefineMiddleware:
-    """An encrypted cookie session; the pages keep only one-time messages in it."""
-    return CookieBackendConfig(
-        # AES-GCM wants a 32-byte key; derive one from SECRET_KEY, apart from the CSRF one.
-        secret=hashlib.sha256(b"tasks-session:" + secret_key.encode()).digest(),
-        key="tasks_session",
-        httponly=True,
-        samesite="lax",
-        secure=secure,
-        exclude=NO_BROWSER_STATE,
-    ).middleware

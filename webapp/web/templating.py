@@ -20,6 +20,15 @@ def plural(word: str, count: int) -> str:
     return word if count == 1 else f"{word}s"
 
 
+def sentence(text: str) -> str:
+    """A service's message ("must not be empty") as a sentence: capital, full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def jinja_environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -35,6 +44,7 @@ def jinja_environment() -> Environment:
         auto_reload=False,
     )
     environment.filters["plural"] = plural
+    environment.filters["sentence"] = sentence
     return environment
 
 
@@ -47,6 +57,10 @@ def render(request: Request[Any, Any, Any], template: str, **context: Any) -> st
     engine = request.app.template_engine
     assert isinstance(engine, JinjaTemplateEngine)
     context.setdefault("csrf", csrf_token({"request": request}))
+    # The signed-in account (webapp.accounts.auth.SignedIn), for the header: its name, and
+    # the admin's link. None on the public pages for visitors.
+    signed_in = request.scope.get("user")
+    context.setdefault("me", getattr(signed_in, "account", None))
     # Partials render as page parts unless asked to be swapped out of band.
     context.setdefault("oob", False)
     return str(engine.get_template(template).render(**context))

@@ -15,6 +15,10 @@ from webapp.cache import (
     build_read_cache,
 )
 
+# Two accounts' scopes.
+A = "a" * 32
+B = "b" * 32
+
 
 class Clock:
     """Stands in for time.monotonic so expiry is tested without sleeping."""
@@ -35,68 +39,90 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 async def test_memory_cache_misses_then_hits_what_was_stored() -> None:
     cache = MemoryReadCache(ttl_seconds=60)
-    first = await cache.fetch("list")
+    first = await cache.fetch(A, "list")
     assert first.value is None
     assert not first.hit
-    await cache.store("list", first.generation, b'{"items":[]}')
-    second = await cache.fetch("list")
+    await cache.store(A, "list", first.generation, b'{"items":[]}')
+    second = await cache.fetch(A, "list")
     assert second.hit
     assert second.value == b'{"items":[]}'
-    assert (await cache.fetch("other")).value is None
+    assert (await cache.fetch(A, "other")).value is None
 
 
 async def test_memory_cache_invalidate_makes_every_entry_a_miss() -> None:
     cache = MemoryReadCache(ttl_seconds=60)
     for key in ("list", "counts"):
-        await cache.store(key, (await cache.fetch(key)).generation, b"old")
-    await cache.invalidate()
-    assert (await cache.fetch("list")).value is None
-    assert (await cache.fetch("counts")).value is None
+        await cache.store(A, key, (await cache.fetch(A, key)).generation, b"old")
+    await cache.invalidate([A])
+    assert (await cache.fetch(A, "list")).value is None
+    assert (await cache.fetch(A, "counts")).value is None
+
+
+async def test_memory_cache_invalidating_one_scope_keeps_the_others() -> None:
+    cache = MemoryReadCache(ttl_seconds=60)
+    for scope in (A, B):
+        await cache.store(
+            scope, "list", (await cache.fetch(scope, "list")).generation, scope.encode()
+        )
+    await cache.invalidate([A])
+    assert (await cache.fetch(A, "list")).value is None
+    assert (await cache.fetch(B, "list")).value == B.encode()
+    await cache.invalidate_all()
+    assert (await cache.fetch(B, "list")).value is None
+
+
+async def test_memory_cache_never_serves_one_scope_what_another_stored() -> None:
+    cache = MemoryReadCache(ttl_seconds=60)
+    lookup = await cache.fetch(A, "list")
+    await cache.store(A, "list", lookup.generation, b"A's list")
+    # B's lookup of the same key, under a generation number equal to A's, misses.
+    assert (await cache.fetch(B, "list")).generation == lookup.generation
+    assert (await cache.fetch(B, "list")).value is None
 
 
 async def test_memory_cache_drops_a_value_loaded_before_a_write() -> None:
     # A read looks up generation g, a write commits and bumps, then the read stores what
     # it loaded: that value may predate the write, so it must never be served.
     cache = MemoryReadCache(ttl_seconds=60)
-    lookup = await cache.fetch("list")
-    await cache.invalidate()
-    await cache.store("list", lookup.generation, b"loaded before the write")
-    assert (await cache.fetch("list")).value is None
+    lookup = await cache.fetch(A, "list")
+    await cache.invalidate([A])
+    await cache.store(A, "list", lookup.generation, b"loaded before the write")
+    assert (await cache.fetch(A, "list")).value is None
 
 
 async def test_memory_cache_entries_expire_after_the_ttl(clock: Clock) -> None:
     cache = MemoryReadCache(ttl_seconds=30)
-    await cache.store("list", (await cache.fetch("list")).generation, b"v")
+    await cache.store(A, "list", (await cache.fetch(A, "list")).generation, b"v")
     clock.now += 29
-    assert (await cache.fetch("list")).value == b"v"
+    assert (await cache.fetch(A, "list")).value == b"v"
     clock.now += 2
-    assert (await cache.fetch("list")).value is None
+    assert (await cache.fetch(A, "list")).value is None
 
 
 async def test_memory_cache_with_ttl_zero_never_stores() -> None:
     cache = MemoryReadCache(ttl_seconds=0)
-    await cache.store("list", (await cache.fetch("list")).generation, b"v")
-    assert (await cache.fetch("list")).value is None
+    await cache.store(A, "list", (await cache.fetch(A, "list")).generation, b"v")
+    assert (await cache.fetch(A, "list")).value is None
 
 
 async def test_memory_cache_evicts_the_least_recently_used_entry() -> None:
     cache = MemoryReadCache(ttl_seconds=60, max_entries=2)
-    generation = (await cache.fetch("a")).generation
-    await cache.store("a", generation, b"a")
-    await cache.store("b", generation, b"b")
-    await cache.fetch("a")  # "a" is now the most recently used
-    await cache.store("c", generation, b"c")
-    assert (await cache.fetch("a")).value == b"a"
-    assert (await cache.fetch("b")).value is None
-    assert (await cache.fetch("c")).value == b"c"
+    generation = (await cache.fetch(A, "a")).generation
+    await cache.store(A, "a", generation, b"a")
+    await cache.store(A, "b", generation, b"b")
+    await cache.fetch(A, "a")  # "a" is now the most recently used
+    await cache.store(A, "c", generation, b"c")
+    assert (await cache.fetch(A, "a")).value == b"a"
+    assert (await cache.fetch(A, "b")).value is None
+    assert (await cache.fetch(A, "c")).value == b"c"
 
 
 async def test_null_cache_never_hits() -> None:
     cache = NullReadCache()
-    lookup = await cache.fetch("list")
-    await cache.store("list", lookup.generation, b"v")
+    lookup = await cache.fetch(A, "list")
+    await cache.store(A, "list", lookup.generation, b"v")
     assert lookup.generation == OFFLINE
-    assert (await cache.fetch("list")).value is None
+    assert (await cache.fetch(A, "list")).value is None
     assert await cache.ping()
 
 

@@ -62,9 +62,9 @@ async def trashed_tasks(service: TaskService, count: int) -> list[UUID]:
 
 
 async def job_after_run(
-    session: AsyncSession, cache: ReadCache, queue: JobQueue, request: RestoreJobCreate
+    session: AsyncSession, service: TaskService, queue: JobQueue, request: RestoreJobCreate
 ) -> RestoreJobRead:
-    jobs = RestoreJobService(session, cache, queue)
+    jobs = RestoreJobService(session, service.cache, service.caller, queue)
     job = await jobs.create(request)
     await run_all(queue)
     return await jobs.get(job.id)
@@ -93,7 +93,7 @@ async def test_a_message_runs_the_job_to_the_end(
     queue: JobQueue, session: AsyncSession, read_cache: ReadCache, service: TaskService
 ) -> None:
     ids = await trashed_tasks(service, 5)
-    job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
+    job = await job_after_run(session, service, queue, RestoreJobCreate(ids=ids))
     assert (job.status, job.restored, job.skipped, job.percent) == ("done", 5, 0, 100)
 
 
@@ -105,7 +105,7 @@ async def test_a_duplicate_message_restores_nothing_twice(
     database_url: str,
 ) -> None:
     ids = await trashed_tasks(service, 5)
-    jobs = RestoreJobService(session, read_cache, queue)
+    jobs = RestoreJobService(session, read_cache, service.caller, queue)
     job = await jobs.create(RestoreJobCreate(ids=ids))
     await queue.send("restore", job.id)  # delivered twice
     await run_all(queue)
@@ -127,7 +127,7 @@ async def test_transient_errors_are_retried_and_the_job_completes(
     monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 3)
 
-    job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
+    job = await job_after_run(session, service, queue, RestoreJobCreate(ids=ids))
 
     assert (job.status, job.restored, job.error) == ("done", 3, None)
     assert len(calls) == RETRIES + 1
@@ -145,7 +145,7 @@ async def test_a_transient_error_that_outlasts_the_retries_fails_the_job(
     monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 3)
 
-    job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
+    job = await job_after_run(session, service, queue, RestoreJobCreate(ids=ids))
 
     assert job.status == "failed"
     assert job.error is not None
@@ -166,7 +166,7 @@ async def test_a_permanent_error_fails_the_job_at_once(
     monkeypatch.setattr(runner, "run", failing_run(errors, calls))
     ids = await trashed_tasks(service, 2)
 
-    job = await job_after_run(session, read_cache, queue, RestoreJobCreate(ids=ids))
+    job = await job_after_run(session, service, queue, RestoreJobCreate(ids=ids))
 
     assert (job.status, job.error) == ("failed", "ProgrammingError: no such column")
     assert len(calls) == 1

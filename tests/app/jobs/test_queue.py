@@ -17,6 +17,7 @@ from dramatiq.middleware import AsyncIO, CurrentMessage, Retries
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.accounts import Person, client_as
 from tests.commands import run_webapp
 from tests.databases import make_settings
 from webapp.app import create_app
@@ -87,17 +88,18 @@ async def test_ready_says_the_broker_is_degraded_but_stays_ready(settings: Setti
 
 
 async def test_the_app_resumes_jobs_left_unfinished_by_its_last_run(
-    settings: Settings, session: AsyncSession
+    settings: Settings, session: AsyncSession, person: Person
 ) -> None:
     """In-process messages die with the process: the next start sends them again."""
-    tasks = TaskService(session, NullReadCache())
+    tasks = TaskService(session, NullReadCache(), person.caller)
     task = await tasks.create(TaskCreate(title="left behind"))
     await tasks.delete(task.id)
     # Recorded, never sent: as if the app had stopped right after the commit.
-    job = await RestoreJobService(session, NullReadCache()).create(RestoreJobCreate(all=True))
+    jobs = RestoreJobService(session, NullReadCache(), person.caller)
+    job = await jobs.create(RestoreJobCreate(all=True))
 
     app = create_app(settings, read_cache=MemoryReadCache(ttl_seconds=60))
-    async with AsyncTestClient(app=app) as client:
+    async with client_as(app, person) as client:
         for _ in range(200):
             body = (await client.get(f"/api/restore-jobs/{job.id}")).json()
             if body["status"] == "done":

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from uuid import UUID
 
 import pytest
@@ -41,7 +41,8 @@ async def trashed_job(service: TaskService, session: AsyncSession, *, everything
         task = await service.create(TaskCreate(title=f"task {number}"))
         ids.append((await service.delete(task.id)).id)
     request = RestoreJobCreate(all=True) if everything else RestoreJobCreate(ids=ids)
-    return (await RestoreJobService(session, MemoryReadCache(ttl_seconds=60)).create(request)).id
+    jobs = RestoreJobService(session, MemoryReadCache(ttl_seconds=60), service.caller)
+    return (await jobs.create(request)).id
 
 
 def with_step(before_step: Callable[[int], Awaitable[None]]) -> JobKind:
@@ -110,9 +111,9 @@ class PausingCache(MemoryReadCache):
         self.calls = 0
         self.pause_at = pause_at
 
-    async def invalidate(self) -> None:
+    async def invalidate(self, scopes: Iterable[str]) -> None:
         self.calls += 1
-        await super().invalidate()
+        await super().invalidate(scopes)
         if self.calls == self.pause_at:
             await self.gate.stop_here()
 

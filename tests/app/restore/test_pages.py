@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.accounts import Person
 from tests.app.forms import HX, csrf_token
 from webapp.cache import NullReadCache
 from webapp.jobs.models import Job
@@ -52,9 +53,10 @@ async def finished_job(client: Client, job_id: str) -> dict[str, Any]:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-async def queued_job(session: AsyncSession) -> UUID:
-    """A job recorded but never sent: it stays queued while the test looks at it."""
-    job = await RestoreJobService(session, NullReadCache()).create(RestoreJobCreate(all=True))
+async def queued_job(session: AsyncSession, person: Person) -> UUID:
+    """A job of `person`'s recorded but never sent: it stays queued while the test looks."""
+    jobs = RestoreJobService(session, NullReadCache(), person.caller)
+    job = await jobs.create(RestoreJobCreate(all=True))
     return job.id
 
 
@@ -92,9 +94,9 @@ async def test_without_js_the_form_leads_to_a_page_that_refreshes_until_done(
 
 
 async def test_a_running_job_page_refreshes_itself_and_its_partial_polls(
-    client: Client, session: AsyncSession
+    client: Client, session: AsyncSession, person: Person
 ) -> None:
-    job_id = await queued_job(session)
+    job_id = await queued_job(session, person)
 
     page = await client.get(f"/restore-jobs/{job_id}")
 
@@ -150,9 +152,9 @@ async def test_restore_all_wins_over_checked_boxes(client: Client) -> None:
 
 
 async def test_the_partial_without_htmx_sends_the_browser_to_the_page(
-    client: Client, session: AsyncSession
+    client: Client, session: AsyncSession, person: Person
 ) -> None:
-    job_id = await queued_job(session)
+    job_id = await queued_job(session, person)
     response = await client.get(f"/restore-jobs/{job_id}/progress", follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == f"/restore-jobs/{job_id}"

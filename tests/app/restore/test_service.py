@@ -6,6 +6,7 @@ redelivered message would."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.accounts import Person
 from tests.databases import make_settings
 from tests.stored import stored_tasks
 from webapp.cache import MemoryReadCache, ReadCache
@@ -59,9 +61,9 @@ class CountingCache(MemoryReadCache):
         super().__init__(ttl_seconds=60)
         self.invalidations = 0
 
-    async def invalidate(self) -> None:
+    async def invalidate(self, scopes: Iterable[str]) -> None:
         self.invalidations += 1
-        await super().invalidate()
+        await super().invalidate(scopes)
 
 
 @pytest.fixture
@@ -71,9 +73,9 @@ def sender(database_url: str) -> RecordingSender:
 
 @pytest.fixture
 def jobs(
-    session: AsyncSession, read_cache: ReadCache, sender: RecordingSender
+    session: AsyncSession, read_cache: ReadCache, sender: RecordingSender, person: Person
 ) -> RestoreJobService:
-    return RestoreJobService(session, read_cache, sender)
+    return RestoreJobService(session, read_cache, person.caller, sender)
 
 
 async def make_tasks(service: TaskService, count: int, *, trashed: bool) -> list[TaskRead]:
@@ -207,7 +209,9 @@ async def test_a_broker_that_refuses_the_message_leaves_the_job_queued(
 ) -> None:
     await make_tasks(service, 1, trashed=True)
     failing = RecordingSender(database_url, fail=True)
-    job = await RestoreJobService(session, read_cache, failing).create(RestoreJobCreate(all=True))
+    job = await RestoreJobService(session, read_cache, service.caller, failing).create(
+        RestoreJobCreate(all=True)
+    )
     assert job.status == "queued"
     assert (await stored_job(database_url, job.id))["status"] == "queued"
 
@@ -336,7 +340,7 @@ class CrashAfter(MemoryReadCache):
         super().__init__(ttl_seconds=60)
         self.left = batches
 
-    async def invalidate(self) -> None:
+    async def invalidate(self, scopes: Iterable[str]) -> None:
         self.left -= 1
         if self.left == 0:
             raise SystemExit("killed")
@@ -352,7 +356,9 @@ async def test_a_job_interrupted_after_a_commit_resumes_without_counting_twice(
         if scope == "all"
         else RestoreJobCreate(ids=[t.id for t in selected])
     )
-    job = await RestoreJobService(session, MemoryReadCache(ttl_seconds=60)).create(request)
+    job = await RestoreJobService(session, MemoryReadCache(ttl_seconds=60), service.caller).create(
+        request
+    )
 
     with pytest.raises(SystemExit):
         await run(session, CrashAfter(2), job.id, 2)
@@ -379,7 +385,7 @@ async def test_a_batch_that_fails_before_its_commit_is_not_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     selected = await make_tasks(service, 5, trashed=True)
-    jobs = RestoreJobService(session, MemoryReadCache(ttl_seconds=60))
+    jobs = RestoreJobService(session, MemoryReadCache(ttl_seconds=60), service.caller)
     job = await jobs.create(RestoreJobCreate(ids=[t.id for t in selected]))
     real_commit = session.commit
     commits = 0

@@ -6,7 +6,7 @@ afterwards, not only what the calls returned."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from tests.databases import make_settings
 from tests.interleave import Gate
 from tests.stored import stored_tasks
+from webapp.accounts.caller import Caller
 from webapp.cache import MemoryReadCache, ReadCache
 from webapp.errors import NotFound, StaleVersion
 from webapp.jobs import runner
@@ -36,11 +37,11 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def another_service(
-    sessions: async_sessionmaker[AsyncSession], cache: ReadCache
+    sessions: async_sessionmaker[AsyncSession], cache: ReadCache, caller: Caller
 ) -> AsyncIterator[TaskService]:
     """A TaskService on a session of its own: another request, maybe another process."""
     async with sessions() as session:
-        yield TaskService(session, cache)
+        yield TaskService(session, cache, caller)
 
 
 def stop_after_load(monkeypatch: pytest.MonkeyPatch, service: TaskService, gate: Gate) -> None:
@@ -79,9 +80,9 @@ async def test_a_read_between_the_cache_bump_and_the_commit_leaves_nothing_stale
     bump = cache.invalidate
     read_in_between: list[TaskRead] = []
 
-    async def bump_then_someone_reads() -> None:
-        await bump()
-        async with another_service(sessions, cache) as reader:
+    async def bump_then_someone_reads(scopes: Iterable[str]) -> None:
+        await bump(scopes)
+        async with another_service(sessions, cache, service.caller) as reader:
             read_in_between.append(await reader.get(task.id))
 
     monkeypatch.setattr(cache, "invalidate", bump_then_someone_reads)
@@ -89,7 +90,7 @@ async def test_a_read_between_the_cache_bump_and_the_commit_leaves_nothing_stale
     monkeypatch.setattr(cache, "invalidate", bump)
 
     assert len(read_in_between) == 1
-    async with another_service(sessions, cache) as reader:
+    async with another_service(sessions, cache, service.caller) as reader:
         assert (await reader.get(task.id)).title == "new title"
         page = await reader.list_tasks(TaskQuery())
         assert [t.title for t in page.items] == ["new title"]
@@ -108,21 +109,21 @@ async def test_a_read_that_loaded_before_a_write_and_stored_after_it_is_never_se
     store = cache.store
     gate = Gate()
 
-    async def store_late(key: str, generation: int, value: bytes) -> None:
+    async def store_late(scope: str, key: str, generation: str | None, value: bytes) -> None:
         await gate.stop_here()
-        await store(key, generation, value)
+        await store(scope, key, generation, value)
 
     monkeypatch.setattr(cache, "store", store_late)
-    async with another_service(sessions, cache) as reader:
+    async with another_service(sessions, cache, service.caller) as reader:
         slow_read = asyncio.create_task(reader.get(task.id))
         await gate.wait_until_reached()
         monkeypatch.setattr(cache, "store", store)
-        async with another_service(sessions, cache) as writer:
+        async with another_service(sessions, cache, service.caller) as writer:
             await writer.update(task.id, TaskUpdate(title="after"))
         gate.open()
         assert (await slow_read).title == "before"  # it started before the write
 
-    async with another_service(sessions, cache) as reader:
+    async with another_service(sessions, cache, service.caller) as reader:
         assert (await reader.get(task.id)).title == "after"
 
 
@@ -140,15 +141,15 @@ async def test_complete_all_racing_a_create_and_a_delete_counts_what_it_changed(
     cache = service.cache
 
     async def complete_all() -> int:
-        async with another_service(sessions, cache) as other:
+        async with another_service(sessions, cache, service.caller) as other:
             return await other.complete_all()
 
     async def create() -> TaskRead:
-        async with another_service(sessions, cache) as other:
+        async with another_service(sessions, cache, service.caller) as other:
             return await other.create(TaskCreate(title="newcomer"))
 
     async def delete() -> TaskRead:
-        async with another_service(sessions, cache) as other:
+        async with another_service(sessions, cache, service.caller) as other:
             return await other.delete(doomed.id)
 
     completed, newcomer, _ = await asyncio.gather(complete_all(), create(), delete())
@@ -186,11 +187,11 @@ async def test_clear_completed_racing_a_reopen(
     cache = service.cache
     gate = Gate()
 
-    async with another_service(sessions, cache) as reopener:
+    async with another_service(sessions, cache, service.caller) as reopener:
         stop_after_load(monkeypatch, reopener, gate)
         reopen = asyncio.create_task(reopener.reopen(task.id))
         await gate.wait_until_reached()
-        async with another_service(sessions, cache) as clearer:
+        async with another_service(sessions, cache, service.caller) as clearer:
             moved = await clearer.clear_completed()
         gate.open()
         with pytest.raises(NotFound):
@@ -212,9 +213,9 @@ async def test_a_reopen_that_wins_the_race_is_not_cleared(
     task = await service.create(TaskCreate(title="done thing"))
     await service.complete(task.id)
     cache = service.cache
-    async with another_service(sessions, cache) as reopener:
+    async with another_service(sessions, cache, service.caller) as reopener:
         await reopener.reopen(task.id)
-    async with another_service(sessions, cache) as clearer:
+    async with another_service(sessions, cache, service.caller) as clearer:
         moved = await clearer.clear_completed()
     rows = await titles(database_url)
     assert moved == 0
@@ -234,11 +235,11 @@ async def test_empty_trash_racing_a_restore(
     cache = service.cache
     gate = Gate()
 
-    async with another_service(sessions, cache) as restorer:
+    async with another_service(sessions, cache, service.caller) as restorer:
         stop_after_load(monkeypatch, restorer, gate)
         restore = asyncio.create_task(restorer.restore(task.id))
         await gate.wait_until_reached()
-        async with another_service(sessions, cache) as emptier:
+        async with another_service(sessions, cache, service.caller) as emptier:
             purged = await emptier.empty_trash()
         gate.open()
         with pytest.raises(NotFound):
@@ -258,11 +259,11 @@ async def test_a_restore_that_wins_the_race_is_not_purged(
     cache = service.cache
 
     async def restore() -> TaskRead:
-        async with another_service(sessions, cache) as restorer:
+        async with another_service(sessions, cache, service.caller) as restorer:
             return await restorer.restore(task.id)
 
     async def empty() -> int:
-        async with another_service(sessions, cache) as emptier:
+        async with another_service(sessions, cache, service.caller) as emptier:
             return await emptier.empty_trash()
 
     # Both at once, in either order of arrival: whoever commits first decides.
@@ -299,14 +300,14 @@ async def test_a_bulk_restore_racing_single_restores_and_purges(
     request = (
         RestoreJobCreate(all=True) if everything else RestoreJobCreate(ids=[t.id for t in trashed])
     )
-    job = await RestoreJobService(session, service.cache).create(request)
+    job = await RestoreJobService(session, service.cache, service.caller).create(request)
     gate = Gate()
 
     class BetweenBatches(MemoryReadCache):
         calls = 0
 
-        async def invalidate(self) -> None:
-            await super().invalidate()
+        async def invalidate(self, scopes: Iterable[str]) -> None:
+            await super().invalidate(scopes)
             BetweenBatches.calls += 1
             if BetweenBatches.calls == 1:
                 await gate.stop_here()
@@ -322,7 +323,7 @@ async def test_a_bulk_restore_racing_single_restores_and_purges(
     rows = {row["id"]: row for row in await stored_tasks(database_url)}
     still_trashed = [t for t in trashed if rows[t.id]["deleted_at"] is not None]
     by_hand, purged = still_trashed[0], still_trashed[1]
-    async with another_service(sessions, service.cache) as someone:
+    async with another_service(sessions, service.cache, service.caller) as someone:
         await someone.restore(by_hand.id)
         await someone.purge(purged.id)
     gate.open()
@@ -351,7 +352,7 @@ async def test_two_processes_editing_one_version_exactly_one_wins(
     first_cache, second_cache = MemoryReadCache(ttl_seconds=60), MemoryReadCache(ttl_seconds=60)
 
     async def edit(cache: ReadCache, title: str) -> TaskRead | StaleVersion:
-        async with another_service(sessions, cache) as process:
+        async with another_service(sessions, cache, service.caller) as process:
             try:
                 return await process.update(task.id, TaskUpdate(title=title, version=task.version))
             except StaleVersion as refused:
@@ -377,11 +378,13 @@ async def test_two_processes_editing_without_versions_both_apply(
     of the winner's, so both changes are in the row."""
     task = await service.create(TaskCreate(title="shared"))
     gate = Gate()
-    async with another_service(sessions, MemoryReadCache(ttl_seconds=60)) as slow:
+    async with another_service(sessions, MemoryReadCache(ttl_seconds=60), service.caller) as slow:
         stop_after_load(monkeypatch, slow, gate)
         slow_edit = asyncio.create_task(slow.update(task.id, TaskUpdate(notes="slow notes")))
         await gate.wait_until_reached()
-        async with another_service(sessions, MemoryReadCache(ttl_seconds=60)) as fast:
+        async with another_service(
+            sessions, MemoryReadCache(ttl_seconds=60), service.caller
+        ) as fast:
             await fast.update(task.id, TaskUpdate(title="fast title"))
         gate.open()
         await slow_edit

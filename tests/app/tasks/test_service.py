@@ -49,7 +49,7 @@ async def force(session: AsyncSession, cache: ReadCache, task_id: UUID, **values
     """Set columns behind the service's back (e.g. a creation time), as a past would have."""
     await session.execute(update(Task).where(Task.id == task_id).values(**values))
     await session.commit()
-    await cache.invalidate()
+    await cache.invalidate_all()
 
 
 async def titles(service: TaskService, **query: Any) -> list[str]:
@@ -550,7 +550,7 @@ async def test_two_editors_of_one_version_cannot_both_win(
     service: TaskService, session: AsyncSession, read_cache: ReadCache, database_url: str
 ) -> None:
     task = await add(service, "shared")
-    other = TaskService(session, read_cache)
+    other = TaskService(session, read_cache, service.caller)
 
     await other.update(task.id, TaskUpdate(title="theirs", version=task.version))
     with pytest.raises(StaleVersion):
@@ -577,7 +577,7 @@ def lose_the_race_once(
         if self is service and not raced:
             raced.append(True)
             async with async_sessionmaker(engine, expire_on_commit=False)() as other:
-                await TaskService(other, read_cache).update(task_id, changes)
+                await TaskService(other, read_cache, service.caller).update(task_id, changes)
         return loaded
 
     monkeypatch.setattr(TaskService, "_load", load_then_lose_the_race)
@@ -651,7 +651,7 @@ async def test_many_writers_without_versions_all_get_through(
 
     async def write(number: int) -> TaskRead:
         async with sessions() as session:
-            other = TaskService(session, read_cache)
+            other = TaskService(session, read_cache, service.caller)
             if number % 3 == 0:
                 return await other.complete(task.id)
             if number % 3 == 1:

@@ -15,6 +15,7 @@ import structlog
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.accounts import Person, client_as
 from tests.databases import make_settings
 from webapp.app import create_app
 from webapp.logs import flush_logs
@@ -36,12 +37,14 @@ def requests_logged(entries: list[MutableMapping[str, Any]]) -> list[tuple[str, 
     return [(e["method"], e["path"], e["status"]) for e in entries if e["event"] == "request"]
 
 
-async def test_one_line_per_request_with_method_path_and_status(client: Client) -> None:
+async def test_one_line_per_request_with_method_path_and_status(
+    client: Client, person: Person
+) -> None:
     with structlog.testing.capture_logs() as entries:
         created = await client.post(
             "/api/tasks",
             json={"title": "private", "notes": SECRET},
-            headers={"Authorization": f"Bearer {SECRET}", "Cookie": f"session={SECRET}"},
+            headers={"Cookie": f"session={SECRET}", "X-Secret": SECRET},
         )
         task_id = created.json()["id"]
         await client.get("/api/tasks", params={"q": SECRET})
@@ -56,6 +59,7 @@ async def test_one_line_per_request_with_method_path_and_status(client: Client) 
     ]
     assert all(isinstance(e["duration_ms"], float) for e in entries if e["event"] == "request")
     assert SECRET not in repr(entries)
+    assert person.token not in repr(entries)
     assert "private" not in repr(entries)
 
 
@@ -79,9 +83,9 @@ async def test_an_unexpected_error_is_logged_once_without_the_body(
 
 
 @pytest.fixture
-async def json_client(database_url: str) -> AsyncIterator[Client]:
+async def json_client(database_url: str, person: Person) -> AsyncIterator[Client]:
     settings = make_settings(database_url, log_format="json", secret_key=SECRET)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with client_as(create_app(settings), person) as client:
         yield client
 
 
@@ -107,6 +111,7 @@ async def test_json_format_writes_one_json_object_a_line(
 @pytest.mark.parametrize("log_format", ["text", "json"])
 async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carried(
     database_url: str,
+    person: Person,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
     log_format: str,
@@ -120,7 +125,7 @@ async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carr
 
     monkeypatch.setattr(TaskService, "list_tasks_json", broken)
     settings = make_settings(database_url, log_format=log_format, secret_key="k" * 40)
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with client_as(create_app(settings), person) as client:
         page = await client.get("/")  # the CSRF cookie and token a browser would send
         token = page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
         flush_logs()
@@ -128,11 +133,7 @@ async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carr
         response = await client.get(
             "/api/tasks",
             params={"q": f"search-{SECRET}"},
-            headers={
-                "Authorization": f"Bearer auth-{SECRET}",
-                "Cookie": f"tasks_session=cookie-{SECRET}",
-                "X-CSRFToken": token,
-            },
+            headers={"X-CSRFToken": token, "X-Secret": SECRET},
         )
         flush_logs()
         output = capfd.readouterr().out
@@ -140,7 +141,7 @@ async def test_an_error_log_holds_a_plain_traceback_and_nothing_the_request_carr
     assert response.status_code == 500
     assert output.count("Traceback (most recent call last)") == 1
     assert "RuntimeError: the cause" in output
-    for leaked in (SECRET, token, "tasks_session", "Bearer"):
+    for leaked in (SECRET, token, person.token, "tasks_session", "Bearer"):
         assert leaked not in output, leaked
     # A plain traceback: a few lines a frame, not a rendering of every frame's variables.
     assert len(output.splitlines()) < 120

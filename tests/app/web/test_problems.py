@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.accounts import Person, client_as
 from tests.databases import make_settings
 from webapp.app import create_app
 from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
@@ -112,8 +113,9 @@ def test_pages_do_not_get_problem_json(path: str) -> None:
 
 def test_problem_responses_document_each_status_with_an_example() -> None:
     responses = problem_responses(400, 404, 409, 412, 413, 422)
-    # 503 on every route: its database may not answer in time.
-    assert sorted(responses) == [400, 404, 409, 412, 413, 422, 503]
+    # On every route: 401 (no valid token), 429 (API_RATE_LIMIT), 503 (its database may
+    # not answer in time).
+    assert sorted(responses) == [400, 401, 404, 409, 412, 413, 422, 429, 503]
     for status, spec in responses.items():
         assert spec.data_container is Problem
         assert spec.media_type == PROBLEM_JSON
@@ -131,6 +133,9 @@ async def client_without_database() -> AsyncIterator[AsyncTestClient[Litestar]]:
         port = probe.getsockname()[1]
     settings = make_settings(f"mysql+asyncmy://root@127.0.0.1:{port}/tasks")
     async with AsyncTestClient(app=create_app(settings)) as client:
+        # A token of the right shape: checking it is the first thing that needs the
+        # database.
+        client.headers["Authorization"] = "Bearer tsk_" + "x" * 43
         yield client
 
 
@@ -178,17 +183,17 @@ async def test_no_free_connection_in_the_pool_is_a_503_with_retry_after(
 @pytest.mark.mariadb
 @pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
 async def test_a_statement_past_its_deadline_is_stopped_and_answered_503(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, person: Person
 ) -> None:
     """DB_STATEMENT_TIMEOUT_SECONDS: MariaDB stops the statement, the request gets a 503
     in about that time instead of waiting for the statement (or a stalled server)."""
 
-    async def slow_page(session: AsyncSession, query: object) -> None:
+    async def slow_page(session: AsyncSession, owner: object, query: object) -> None:
         await session.execute(text("SELECT SLEEP(5)"))
 
     monkeypatch.setattr(queries, "load_page", slow_page)
     app = create_app(settings.model_copy(update={"db_statement_timeout_seconds": 0.5}))
-    async with AsyncTestClient(app=app) as client:
+    async with client_as(app, person) as client:
         started = time.monotonic()
         response = await client.get("/api/tasks")
         elapsed = time.monotonic() - started
@@ -209,6 +214,7 @@ async def test_a_session_that_fails_to_close_does_not_spoil_the_answer(
         await real_close(self)
         raise OperationalError("ROLLBACK", {}, Exception("Lost connection to server"))
 
+    assert (await client.get("/api/me")).status_code == 200  # the token is looked up
     monkeypatch.setattr(AsyncSession, "close", failing_close)
     response = await client.get("/api/tasks")  # a cache miss: it opens a session
     assert response.status_code == 200
@@ -242,7 +248,7 @@ async def test_an_error_escaping_the_app_is_still_a_problem() -> None:
 
 
 async def test_a_request_past_its_deadline_is_answered_503(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, person: Person
 ) -> None:
     """Each statement has a deadline, but a request may meet several in a row against a
     stalled database; the request as a whole gets their sum (webapp.web.deadline)."""
@@ -254,7 +260,7 @@ async def test_a_request_past_its_deadline_is_answered_503(
     quick = settings.model_copy(
         update={"db_statement_timeout_seconds": 0.3, "db_pool_timeout_seconds": 0.2}
     )
-    async with AsyncTestClient(app=create_app(quick)) as client:
+    async with client_as(create_app(quick), person) as client:
         started = time.monotonic()
         response = await client.get("/api/tasks")
         elapsed = time.monotonic() - started

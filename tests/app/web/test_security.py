@@ -12,6 +12,7 @@ from litestar import Litestar, MediaType, get
 from litestar.datastructures import Headers
 from litestar.testing import AsyncTestClient
 
+from tests.accounts import Person, form_token
 from tests.app.forms import HX, Client, add_task, csrf_token, live_titles, post_form, stored
 from webapp.app import create_app
 from webapp.cache import ReadCache
@@ -196,22 +197,30 @@ async def test_pages_carry_the_security_headers(client: Client) -> None:
 
 @pytest.mark.parametrize("secure", [False, True])
 async def test_cookie_secure_marks_the_session_and_csrf_cookies(
-    settings: Settings, read_cache: ReadCache, secure: bool
+    settings: Settings, read_cache: ReadCache, person: Person, secure: bool
 ) -> None:
     app = create_app(settings.model_copy(update={"cookie_secure": secure}), read_cache)
     async with AsyncTestClient(app, base_url="https://testserver.local") as client:
-        task = await add_task(client, "Buy milk")
-        page = await client.get("/")
-        deleted = await post_form(client, f"/tasks/{task['id']}/delete", {"next": "/"})
+        page = await client.get("/login")
+        logged_in = await client.post(
+            "/login",
+            data={
+                "_csrf_token": form_token(page.text),
+                "email": person.email,
+                "password": person.password,
+            },
+            follow_redirects=False,
+        )
 
-        assert deleted.status_code == 303
+        assert logged_in.status_code == 303
         csrf_cookie = page.headers["set-cookie"]
-        session_cookie = deleted.headers["set-cookie"]
+        session_cookie = logged_in.headers["set-cookie"]
         assert csrf_cookie.startswith("tasks_csrf=")
         assert session_cookie.startswith("tasks_session=")
         for cookie in (csrf_cookie, session_cookie):
             assert ("; secure" in cookie.lower()) is secure
             assert "httponly" in cookie.lower()
+            assert "samesite=lax" in cookie.lower()
 
 
 async def test_the_swagger_page_gets_its_own_policy(client: Client) -> None:

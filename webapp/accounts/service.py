@@ -200,7 +200,7 @@ class AccountService:
 
     async def _check_password(self, account: Account, password: str, field: str) -> None:
         if not await passwords.verify_password(account.password_hash, password):
-            raise InvalidInput({field: "is not this account's password"})
+            raise InvalidInput({field: "is not the password of this account"})
 
     async def change_password(self, caller: Caller, current: str, new: str) -> int:
         """Set a new password; returns the new session epoch, which ends every session

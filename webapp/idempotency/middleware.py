@@ -59,10 +59,11 @@ API_PREFIX = "/api/"
 _NOT_STORED = {b"content-length", b"date", b"set-cookie", b"server"}
 
 
-def caller_of(scope: Scope) -> str:
-    """Whose keys these are: each caller has a namespace of its own."""
-    user = scope.get("user")
-    return str(getattr(user, "id", None) or "anonymous")
+def caller_of(scope: Scope) -> str | None:
+    """Whose keys these are (each account has a namespace of its own); None for a
+    request nobody signed (the guard answers it 401: nothing to remember)."""
+    account = getattr(scope.get("user"), "account", None)
+    return None if account is None else str(account.id.hex)
 
 
 def _valid_key(key: str) -> bool:
@@ -92,7 +93,8 @@ class IdempotentPosts(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         method = scope.get("method")
         key = Headers.from_scope(scope).get(HEADER)
-        if not key or method != "POST" or not scope["path"].startswith(API_PREFIX):
+        caller = caller_of(scope)
+        if not key or method != "POST" or not scope["path"].startswith(API_PREFIX) or not caller:
             await next_app(scope, receive, send)
             return
         if not _valid_key(key):
@@ -108,7 +110,6 @@ class IdempotentPosts(ASGIMiddleware):
             return
         body = await _read_body(receive)
         request = fingerprint(method, scope["path"], scope.get("query_string", b""), body)
-        caller = caller_of(scope)
         service = IdempotencyService(scope["app"].state.db_engine)
         outcome = await service.begin(caller, key, request)
         if isinstance(outcome, Replay):

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.accounts import Person, alongside
 from tests.app.problems import assert_problem
 from tests.stored import stored_tasks
 from webapp.db import create_engine
@@ -116,15 +117,18 @@ async def test_a_request_that_failed_with_a_5xx_may_be_sent_again(
     assert [row["title"] for row in await stored_tasks(database_url)] == ["Buy milk"]
 
 
-async def record_in_progress(settings: Settings, key: str, request: str, age: float) -> None:
-    """What a first request still being answered (by this or another process) leaves."""
+async def record_in_progress(
+    settings: Settings, person: Person, key: str, request: str, age: float
+) -> None:
+    """What a first request of `person`'s still being answered (by this or another
+    process) leaves."""
     engine = create_engine(settings, pooled=False)
     started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=age)
     try:
         async with engine.begin() as connection:
             await connection.execute(
                 insert(IdempotencyRecord).values(
-                    caller="anonymous",
+                    caller=person.account_id.hex,
                     key=key,
                     fingerprint=request,
                     created_at=started,
@@ -141,9 +145,11 @@ def create_request(title: str) -> str:
 
 
 async def test_a_duplicate_while_the_first_is_being_answered_is_told_to_wait(
-    client: Client, settings: Settings, database_url: str
+    client: Client, settings: Settings, database_url: str, person: Person
 ) -> None:
-    await record_in_progress(settings, KEY["Idempotency-Key"], create_request("Buy milk"), age=1)
+    await record_in_progress(
+        settings, person, KEY["Idempotency-Key"], create_request("Buy milk"), age=1
+    )
     response = await client.post(
         "/api/tasks",
         content=json.dumps({"title": "Buy milk"}, separators=(",", ":")),
@@ -155,9 +161,11 @@ async def test_a_duplicate_while_the_first_is_being_answered_is_told_to_wait(
 
 
 async def test_a_first_request_whose_process_died_is_taken_over_by_a_retry(
-    client: Client, settings: Settings, database_url: str
+    client: Client, settings: Settings, database_url: str, person: Person
 ) -> None:
-    await record_in_progress(settings, KEY["Idempotency-Key"], create_request("Buy milk"), age=120)
+    await record_in_progress(
+        settings, person, KEY["Idempotency-Key"], create_request("Buy milk"), age=120
+    )
     response = await client.post(
         "/api/tasks",
         content=json.dumps({"title": "Buy milk"}, separators=(",", ":")),
@@ -248,3 +256,31 @@ async def test_a_key_the_database_could_not_release_is_released_for_a_retry_here
     assert failed.status_code == 503
     assert retried.status_code == 201
     assert [row["title"] for row in await stored_tasks(database_url)] == ["Buy milk"]
+
+
+async def test_one_key_of_two_accounts_is_two_keys(
+    client: Client, running: Client, stranger: Person, database_url: str
+) -> None:
+    """A key belongs to its account: Bob's request with Ada's key is his own first one,
+    never a replay of her answer (which would show him her task)."""
+    ada = await client.post("/api/tasks", json={"title": "Ada's"}, headers=KEY)
+    async with alongside(running, stranger) as bob:
+        his = await bob.post("/api/tasks", json={"title": "Ada's"}, headers=KEY)
+        assert his.status_code == 201
+        assert "idempotent-replayed" not in his.headers
+        assert his.json()["id"] != ada.json()["id"]
+    assert len(await stored_tasks(database_url)) == 2
+
+
+async def test_an_anonymous_request_with_a_key_is_remembered_nowhere(
+    anonymous: Client, database_url: str, settings: Settings
+) -> None:
+    response = await anonymous.post("/api/tasks", json={"title": "t"}, headers=KEY)
+    assert response.status_code == 401
+    engine = create_engine(settings, pooled=False)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(IdempotencyRecord.key))).all()
+    finally:
+        await engine.dispose()
+    assert rows == []

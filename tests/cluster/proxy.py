@@ -80,6 +80,48 @@ http {{
 
 
 @dataclass(frozen=True, slots=True)
+class Directive:
+    """One directive of an nginx configuration: its name, arguments and block, if any."""
+
+    name: str
+    args: tuple[str, ...]
+    block: tuple[Directive, ...] | None = None
+
+    def find(self, name: str, *args: str) -> Directive:
+        """The one directive of this block with this name (and these first arguments)."""
+        found = [d for d in self.block or () if d.name == name and d.args[: len(args)] == args]
+        if len(found) != 1:
+            raise AssertionError(f"{len(found)} '{name} {' '.join(args)}' in {self.name}")
+        return found[0]
+
+
+_TOKEN = re.compile(r"""#[^\n]*|"(?:\\.|[^"])*"|'(?:\\.|[^'])*'|[{};]|[^\s{};]+""")
+
+
+def parse(text: str) -> Directive:
+    """An nginx configuration's directives, as the block of a directive named "main"."""
+    stack: list[tuple[str, tuple[str, ...], list[Directive]]] = [("main", (), [])]
+    words: list[str] = []
+    for token in _TOKEN.findall(text):
+        if token.startswith("#"):
+            continue
+        if token == ";":
+            stack[-1][2].append(Directive(words[0], tuple(words[1:])))
+            words = []
+        elif token == "{":
+            stack.append((words[0], tuple(words[1:]), []))
+            words = []
+        elif token == "}":
+            name, args, children = stack.pop()
+            stack[-1][2].append(Directive(name, args, tuple(children)))
+        else:
+            words.append(token.strip("\"'"))
+    if len(stack) != 1 or words:
+        raise AssertionError("unbalanced nginx configuration")
+    return Directive("main", (), tuple(stack[0][2]))
+
+
+@dataclass(frozen=True, slots=True)
 class LogLine:
     """One request in nginx's access log."""
 

@@ -1,10 +1,9 @@
 """docker-compose.yml's reverse proxy on this machine: Debian's nginx as a private process
 (its own configuration, prefix, pid file, logs and temporary files, on a spare port),
-running the same site and upstream files as the compose proxy does
-(deploy/nginx/tasks-site.conf and tasks-upstream.conf, included from where they are).
-Only what deploy/nginx/nginx.conf says about the place differs: the listening address,
-the upstream servers (the replicas' loopback ports in place of Docker's DNS name), and
-the log and temporary paths.
+running the same site file as the compose proxy does (deploy/nginx/tasks-site.conf,
+included from where it is). Only what deploy/nginx/nginx.conf says about the place
+differs: the listening address, the upstream servers (the replicas' loopback ports in
+place of Docker's DNS name), and the log and temporary paths.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from webapp.settings import PROJECT_ROOT
 NGINX_DIR = PROJECT_ROOT / "deploy" / "nginx"
 COMPOSE_CONFIG = NGINX_DIR / "nginx.conf"
 SITE = NGINX_DIR / "tasks-site.conf"
-UPSTREAM = NGINX_DIR / "tasks-upstream.conf"
 START_SECONDS = 10.0
 # Ports of tests/cluster's proxies, replicas and stubs (one lock file each, see
 # tests.faults.processes.reserved_port); other suites use other ranges.
@@ -68,8 +66,7 @@ http {{
     scgi_temp_path {temp / "scgi"};
 
     upstream tasks_app {{
-{servers}        include {UPSTREAM};
-    }}
+{servers}    }}
 
     server {{
         listen {listen};

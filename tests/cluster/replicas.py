@@ -55,6 +55,8 @@ REDIS_DB = 13
 # towards the replicas), so that a replica's access log shows whose address it took.
 CLIENT_ADDRESS = "127.0.0.7"
 START_SECONDS = 60.0
+# nginx's fail_timeout (10 s, the default) and a margin.
+BACK_IN_SERVICE_SECONDS = 15.0
 # Small batches: a bulk restore of a few tens of thousands of tasks takes seconds, long
 # enough for a worker to be stopped in the middle of it.
 RESTORE_BATCH_SIZE = 100
@@ -274,16 +276,34 @@ class ReplicaCluster:
         )
 
     def ensure_whole(self) -> None:
-        """Start again every replica or worker that is not running, and wait for them."""
+        """Start again every replica or worker that is not running, and wait until each
+        is ready and, for a replica, until nginx sends it requests again (nginx leaves a
+        replica that failed alone for 10 s)."""
         restarted_apps = [app for app in self.apps if not app.alive()]
         restarted_workers = [worker for worker in self.workers if not worker.alive()]
         restarted: list[AppReplica | WorkerReplica] = [*restarted_apps, *restarted_workers]
+        offsets = {app.name: app.log_size() for app in restarted_apps}
         for process in restarted:
             process.start()
         for app in restarted_apps:
             app.wait_ready()
         for worker in restarted_workers:
             worker.wait_ready()
+        deadline = time.monotonic() + BACK_IN_SERVICE_SECONDS
+        with self.client(connections=1, sync=True) as http:
+            while not all(self._proxied_to(app, offsets[app.name]) for app in restarted_apps):
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"nginx sent nothing to {[a.name for a in restarted_apps]} "
+                        f"within {BACK_IN_SERVICE_SECONDS:.0f}s of their start"
+                    )
+                http.get("/health")
+                time.sleep(0.1)
+
+    @staticmethod
+    def _proxied_to(app: AppReplica, since: int) -> bool:
+        # Its own start-up checks come from 127.0.0.1, not through nginx.
+        return any(line["client"] == CLIENT_ADDRESS for line in app.access_lines(since))
 
     def logs(self) -> list[Path]:
         return [

@@ -31,7 +31,7 @@ from tests.cluster.compose import (
     read_env_file,
     write_env_file,
 )
-from tests.cluster.proxy import COMPOSE_CONFIG, SITE, UPSTREAM, Directive, native_config, parse
+from tests.cluster.proxy import COMPOSE_CONFIG, SITE, Directive, native_config, parse
 from tests.needs import services_required
 from webapp.cli import drain_seconds
 from webapp.settings import PROJECT_ROOT, Settings
@@ -372,19 +372,17 @@ def test_the_proxy_is_the_official_nginx_with_the_projects_files_mounted() -> No
     assert mounts == {
         "nginx.conf": "/etc/nginx/nginx.conf",
         SITE.name: f"/etc/nginx/tasks/{SITE.name}",
-        UPSTREAM.name: f"/etc/nginx/tasks/{UPSTREAM.name}",
     }
-    # nginx.conf includes the shared files where compose mounts them.
+    # nginx.conf includes the shared file where compose mounts it.
     http = parse(COMPOSE_CONFIG.read_text()).find("http")
     assert http.find("server").find("include").args == (mounts[SITE.name],)
-    assert http.find("upstream", "tasks_app").find("include").args == (mounts[UPSTREAM.name],)
 
 
 def test_the_native_proxy_differs_from_the_composes_only_in_where_things_are(
     tmp_path: Path,
 ) -> None:
-    """tests/cluster/test_replicas.py runs nginx.conf's native twin: the same shared files
-    at the same places, and the same shape around them."""
+    """tests/cluster/test_replicas.py runs nginx.conf's native twin: the same shared file
+    at the same place, and the same shape around it."""
     compose = parse(COMPOSE_CONFIG.read_text())
     native = parse(native_config(tmp_path, "127.0.0.1:8440", ["127.0.0.1:8441"]))
 
@@ -396,17 +394,12 @@ def test_the_native_proxy_differs_from_the_composes_only_in_where_things_are(
             tuple(d.name for d in config.block or () if d.name not in {"user", "pid"}),
             tuple(d.name for d in upstream.block or () if d.name not in {"zone"}),
             tuple(d.name for d in server.block or ()),
-            (
-                Path(upstream.find("include").args[0]).name,
-                Path(server.find("include").args[0]).name,
-            ),
+            (Path(server.find("include").args[0]).name,),
         ]
 
     assert shape(native) == shape(compose)
-    assert shape(compose)[3] == (UPSTREAM.name, SITE.name)
-    http = native.find("http")
-    assert Path(http.find("server").find("include").args[0]) == SITE
-    assert Path(http.find("upstream", "tasks_app").find("include").args[0]) == UPSTREAM
+    assert shape(compose)[3] == (SITE.name,)
+    assert Path(native.find("http").find("server").find("include").args[0]) == SITE
 
 
 def test_the_app_believes_forwarded_headers_from_the_proxy_alone(project: Path) -> None:

@@ -119,8 +119,13 @@ cluster-env:  ## create .env from .env.template when missing, and fill its empty
 		echo "generated a random $$name in $(CLUSTER_ENV)"; \
 	done
 
-run-in-cluster: cluster-env  ## MySQL, Redis, RabbitMQ, migrate, app and worker in Docker (port from .env)
-	$(COMPOSE) up --build
+# App replicas behind the proxy, and worker containers: docker-compose.yml's
+# deploy.replicas (a test keeps these defaults equal to them).
+REPLICAS ?= 2
+WORKERS ?= 1
+
+run-in-cluster: cluster-env  ## MySQL, Redis, RabbitMQ, migrate, nginx, app x REPLICAS and worker x WORKERS in Docker (port from .env)
+	$(COMPOSE) up --build --scale app=$(REPLICAS) --scale worker=$(WORKERS)
 
 cluster-down:  ## stop the cluster (its data stays in volumes; add `-v` by hand to drop it)
 	$(COMPOSE) down

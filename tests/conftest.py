@@ -24,6 +24,10 @@ from webapp.db import create_database, create_engine, prepare_database
 from webapp.settings import Settings
 from webapp.tasks.service import TaskService
 
+# `replica_cluster`: three app replicas, two workers and nginx, for any test that names it
+# (tests/cluster/replicas.py).
+pytest_plugins = ("tests.cluster.replicas",)
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:

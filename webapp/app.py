@@ -9,8 +9,10 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from granian.utils.proxies import wrap_asgi_with_proxy_headers
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.plugins.htmx import HTMXPlugin
@@ -18,6 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from webapp.accounts.admin import AdminPages
@@ -184,5 +187,17 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     # Outermost: every request gets its access line, and an error that escapes the app
     # still gets a problem+json answer (see LastResort); then HEAD, OPTIONS and unusable
     # paths are made good (see HttpEdges).
-    app.asgi_handler = AccessLog(LastResort(HttpEdges(app, app.asgi_handler)))
+    handler: ASGIApp = AccessLog(LastResort(HttpEdges(app, app.asgi_handler)))
+    if settings.trusted_proxies:
+        # Around everything, the access log included: a request that a trusted reverse
+        # proxy passes on is taken to come from the client its X-Forwarded-For names, by
+        # the scheme its X-Forwarded-Proto says. Any other peer's forwarded headers are
+        # ignored (Granian's wrapper; its README, "Proxies and forwarded headers").
+        handler = cast(
+            ASGIApp,
+            wrap_asgi_with_proxy_headers(
+                handler, trusted_hosts=settings.trusted_proxies.split(",")
+            ),
+        )
+    app.asgi_handler = handler
     return app

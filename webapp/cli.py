@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import math
 import os
 import socket
 import sys
@@ -26,7 +27,19 @@ from webapp.db import MIGRATIONS_DIR, alembic_commands, create_engine, prepare_d
 from webapp.settings import Settings, load_settings
 
 
-def granian_command(host: str, port: int, workers: int, log_level: str) -> list[str]:
+def drain_seconds(settings: Settings) -> int:
+    """How long Granian gives a stopping worker (SIGTERM) to finish its requests before
+    it kills it. An ordinary request ends within its deadline (statement + pool timeouts,
+    `webapp.web.deadline`); whatever still runs two seconds later is a stream (server-sent
+    events), which the browser opens again on another replica. Without a bound, one open
+    stream would keep a stopping process alive until the container runtime's SIGKILL."""
+    deadline = settings.db_statement_timeout_seconds + settings.db_pool_timeout_seconds
+    return min(math.ceil(deadline) + 2, 1800)  # Granian's own limit
+
+
+def granian_command(
+    host: str, port: int, workers: int, log_level: str, kill_timeout: int
+) -> list[str]:
     # This interpreter, not a `granian` looked up on PATH: `.venv/bin/python -m webapp serve`
     # (what `make run-locally` runs) has no activated virtualenv, so PATH may not hold it.
     return [
@@ -45,6 +58,10 @@ def granian_command(host: str, port: int, workers: int, log_level: str) -> list[
         "--log-level",
         log_level.lower(),
         "--no-access-log",  # the app writes its own one-line access log
+        # After SIGTERM: no new connection, requests in flight answered, then the worker
+        # is killed if it has not stopped within this many seconds.
+        "--workers-kill-timeout",
+        str(kill_timeout),
         "webapp.app:create_app",
     ]
 
@@ -216,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         prepare_database(settings)
     if args.command == "serve":
         command = granian_command(
-            settings.host, settings.port, settings.web_concurrency, settings.log_level.value
+            settings.host,
+            settings.port,
+            settings.web_concurrency,
+            settings.log_level.value,
+            drain_seconds(settings),
         )
         sys.stdout.flush()
         os.execv(command[0], command)  # noqa: S606  (become the server: signals reach it)

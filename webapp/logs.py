@@ -101,9 +101,14 @@ class QueuedLineWriter:
 
     def _write(self, line: str | bytes) -> None:
         if isinstance(line, bytes):
-            getattr(self.stream, "buffer", self.stream).write(line + b"\n")
-        else:
-            self.stream.write(line + "\n")
+            buffer = getattr(self.stream, "buffer", None)
+            if buffer is not None:
+                buffer.write(line + b"\n")
+                return
+            # A text-only stream: in a Dramatiq worker process stdout is a pipe to the
+            # main process that takes str alone (dramatiq.compat.StreamablePipe).
+            line = line.decode("utf-8", errors="replace")
+        self.stream.write(line + "\n")
 
 
 class _Writers:

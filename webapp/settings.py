@@ -5,6 +5,7 @@ Every field here is documented in `.env.template`; a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import sys
 from enum import StrEnum
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     web_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    # Reverse proxies whose X-Forwarded-For/-Proto the app believes (addresses or networks,
+    # comma-separated); empty: none, the connecting address is the client.
+    trusted_proxies: Annotated[str, Field(max_length=1000)] = ""
     log_level: LogLevel = LogLevel.INFO
     log_format: Literal["text", "json"] = "text"
     cache_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
@@ -133,6 +137,22 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in {"amqp", "amqps", "redis", "rediss"}:
             raise ValueError("must be empty (in-process worker), amqp:// (RabbitMQ) or redis://")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        entries = []
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            try:  # written as Granian's proxy-headers wrapper matches them (webapp.app)
+                network = "/" in entry
+                parsed = ipaddress.ip_network(entry, strict=False) if network else None
+                entries.append(str(parsed or ipaddress.ip_address(entry)))
+            except ValueError:
+                raise ValueError(
+                    "must be IP addresses or networks, comma-separated "
+                    f"(e.g. 10.0.0.5,172.16.0.0/12); {entry!r} is neither"
+                ) from None
+        return ",".join(entries)
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from tests.commands import environment, run_webapp
-from webapp.cli import granian_command
+from tests.databases import make_settings
+from webapp.cli import drain_seconds, granian_command
 from webapp.settings import PROJECT_ROOT
 
 
@@ -83,7 +84,7 @@ def test_an_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_granian_serves_the_app_factory_with_the_settings() -> None:
-    command = granian_command("0.0.0.0", 8123, 3, "WARNING")
+    command = granian_command("0.0.0.0", 8123, 3, "WARNING", 10)
     assert command[:3] == [sys.executable, "-m", "granian"]
     assert command[-1] == "webapp.app:create_app"
     assert "--factory" in command
@@ -93,6 +94,15 @@ def test_granian_serves_the_app_factory_with_the_settings() -> None:
 
     assert (value("--host"), value("--port"), value("--workers")) == ("0.0.0.0", "8123", "3")
     assert (value("--interface"), value("--log-level")) == ("asgi", "warning")
+    assert value("--workers-kill-timeout") == "10"
+
+
+def test_a_stopping_server_outlasts_every_request_deadline_but_not_a_stream() -> None:
+    # 5 s a statement + 3 s for a connection: an ordinary request has ended by 8 s.
+    assert drain_seconds(make_settings("sqlite://")) == 10
+    slow = make_settings("sqlite://", db_statement_timeout_seconds=29.5)
+    assert drain_seconds(slow) == 35
+    assert drain_seconds(make_settings("sqlite://", db_statement_timeout_seconds=3600)) == 1800
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ BAD_VALUES = [
     ("LOG_LEVEL", "loud", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
     ("LOG_FORMAT", "xml", "'text' or 'json'"),
     ("WEB_CONCURRENCY", "0", "from 1 to 64"),
+    ("TRUSTED_PROXIES", "10.0.0.5,nginx", "IP addresses or networks"),
     ("CACHE_TTL_SECONDS", "-1", "from 0 to 86400"),
     ("PYTHON_VERSION", "2.7", "'3.13'"),
 ]

@@ -3,6 +3,7 @@ installed (`docker-compose config`), and on its parsed structure everywhere."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -30,11 +31,13 @@ from tests.cluster.compose import (
     read_env_file,
     write_env_file,
 )
+from tests.cluster.proxy import COMPOSE_CONFIG, SITE, Directive, native_config, parse
 from tests.needs import services_required
+from webapp.cli import drain_seconds
 from webapp.settings import PROJECT_ROOT, Settings
 
 SETTINGS_VARIABLES = {name.upper() for name in Settings.model_fields}
-ALL_SERVICES = {"mysql", "redis", "rabbitmq", "migrate", "app", "worker"}
+ALL_SERVICES = {"mysql", "redis", "rabbitmq", "migrate", "app", "worker", "proxy"}
 
 
 @pytest.fixture
@@ -126,7 +129,31 @@ def test_run_in_cluster_makes_the_env_then_builds_and_starts_the_cluster() -> No
         timeout=30,
     ).stdout
     assert "cp .env.template" in dry_run
-    assert dry_run.rstrip().splitlines()[-1] == "docker-compose up --build"
+    assert (
+        dry_run.rstrip().splitlines()[-1]
+        == "docker-compose up --build --scale app=2 --scale worker=1"
+    )
+
+
+def test_make_run_in_cluster_scales_the_app_and_the_workers() -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "run-in-cluster", "COMPOSE=docker-compose", "REPLICAS=3", "WORKERS=2"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    assert dry_run.rstrip().splitlines()[-1].endswith("--scale app=3 --scale worker=2")
+
+
+def test_the_makefiles_numbers_of_replicas_are_the_compose_files() -> None:
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    services = raw_services()
+    for variable, service in (("REPLICAS", "app"), ("WORKERS", "worker")):
+        default = re.search(rf"^{variable} \?= (\d+)$", makefile, re.M)
+        assert default is not None, variable
+        assert int(default[1]) == services[service]["deploy"]["replicas"], variable
 
 
 def test_every_template_variable_is_a_setting_or_used_by_the_compose_file() -> None:
@@ -200,6 +227,7 @@ def test_depends_on_waits_for_health_and_for_the_migration() -> None:
     services = raw_services()
     expected = {
         "migrate": {"mysql": "service_healthy"},
+        "proxy": {"app": "service_healthy"},
         "app": {
             "mysql": "service_healthy",
             "redis": "service_healthy",
@@ -241,10 +269,13 @@ def test_app_services_share_one_image_definition() -> None:
             assert services[service][key] == value, (service, key)
 
 
-def test_worker_can_be_scaled() -> None:
-    worker = raw_services()["worker"]
-    assert "container_name" not in worker
-    assert "ports" not in worker
+@pytest.mark.parametrize("service", ["app", "worker"])
+def test_the_app_and_the_worker_can_be_scaled(service: str) -> None:
+    definition = raw_services()[service]
+    assert "container_name" not in definition
+    # A port published by each replica would clash: the proxy is the way in.
+    assert "ports" not in definition
+    assert definition["deploy"]["replicas"] >= 1
 
 
 def test_python_version_flows_from_env_into_the_dockerfile_from(project: Path) -> None:
@@ -307,12 +338,91 @@ def test_service_images_get_their_credentials_from_env(project: Path) -> None:
         assert rabbitmq[name] == dotenv[name]
 
 
-def test_app_port_comes_from_env(project: Path) -> None:
+def test_the_proxy_publishes_the_port_from_env_and_reaches_the_apps_port(project: Path) -> None:
     env_file = project / ".env"
     write_env_file(env_file, read_env_file(env_file) | {"PORT": "8123"})
-    app = load_compose(read_env_file(env_file))["services"]["app"]
-    assert app["ports"] == ["8123:8123"]
-    assert container_environment("app", env_file)["PORT"] == "8123"
+    proxy = load_compose(read_env_file(env_file))["services"]["proxy"]
+    host_port, container_port = proxy["ports"][0].split(":")
+    assert (host_port, len(proxy["ports"])) == ("8123", 1)
+    http = parse(COMPOSE_CONFIG.read_text()).find("http")
+    assert http.find("server").find("listen").args == (container_port,)
+    # The app listens on its container's port whatever PORT the host uses.
+    app_port = container_environment("app", env_file)["PORT"]
+    upstream = http.find("upstream", "tasks_app")
+    assert upstream.find("server").args == (f"app:{app_port}", "resolve")
+    assert f"EXPOSE {app_port}" in DOCKERFILE.read_text()
+
+
+# --- the reverse proxy ------------------------------------------------------------------
+
+
+def test_the_proxy_is_the_official_nginx_with_the_projects_files_mounted() -> None:
+    proxy = raw_services()["proxy"]
+    # `server ... resolve` in an upstream (replicas found again as they come and go)
+    # needs nginx 1.27.3 or newer.
+    version = re.fullmatch(r"nginx:(\d+)\.(\d+)(-alpine)?", proxy["image"])
+    assert version is not None, proxy["image"]
+    assert (int(version[1]), int(version[2])) >= (1, 28)
+    mounts = {}
+    for volume in proxy["volumes"]:
+        source, target, mode = volume.split(":")
+        assert mode == "ro", volume
+        assert (PROJECT_ROOT / source).is_file(), source
+        mounts[Path(source).name] = target
+    assert mounts == {
+        "nginx.conf": "/etc/nginx/nginx.conf",
+        SITE.name: f"/etc/nginx/tasks/{SITE.name}",
+    }
+    # nginx.conf includes the shared file where compose mounts it.
+    http = parse(COMPOSE_CONFIG.read_text()).find("http")
+    assert http.find("server").find("include").args == (mounts[SITE.name],)
+
+
+def test_the_native_proxy_differs_from_the_composes_only_in_where_things_are(
+    tmp_path: Path,
+) -> None:
+    """tests/cluster/test_replicas.py runs nginx.conf's native twin: the same shared file
+    at the same place, and the same shape around it."""
+    compose = parse(COMPOSE_CONFIG.read_text())
+    native = parse(native_config(tmp_path, "127.0.0.1:8440", ["127.0.0.1:8441"]))
+
+    def shape(config: Directive) -> list[tuple[str, ...]]:
+        http = config.find("http")
+        upstream = http.find("upstream", "tasks_app")
+        server = http.find("server")
+        return [
+            tuple(d.name for d in config.block or () if d.name not in {"user", "pid"}),
+            tuple(d.name for d in upstream.block or () if d.name not in {"zone"}),
+            tuple(d.name for d in server.block or ()),
+            (Path(server.find("include").args[0]).name,),
+        ]
+
+    assert shape(native) == shape(compose)
+    assert shape(compose)[3] == (SITE.name,)
+    assert Path(native.find("http").find("server").find("include").args[0]) == SITE
+
+
+def test_the_app_believes_forwarded_headers_from_the_proxy_alone(project: Path) -> None:
+    compose = load_compose()
+    services = compose["services"]
+    address = services["proxy"]["networks"]["edge"]["ipv4_address"]
+    (subnet,) = [entry["subnet"] for entry in compose["networks"]["edge"]["ipam"]["config"]]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    assert container_environment("app", project / ".env")["TRUSTED_PROXIES"] == address
+    # On the edge network: the proxy and the app's replicas, nobody else.
+    on_edge = {name for name, service in services.items() if "edge" in service.get("networks", [])}
+    assert on_edge == {"proxy", "app"}
+    assert list(services["proxy"]["networks"]) == ["edge"]
+
+
+def test_a_stopping_app_container_gets_time_to_drain(project: Path) -> None:
+    """docker stop waits stop_grace_period, then SIGKILLs: Granian must have ended (or
+    killed) its requests before that."""
+    environment = container_environment("app", project / ".env")
+    settings = Settings(_env_file=None, **{k.lower(): v for k, v in environment.items()})  # type: ignore[arg-type]
+    grace = raw_services()["app"]["stop_grace_period"]
+    assert re.fullmatch(r"\d+s", grace)
+    assert int(grace[:-1]) >= drain_seconds(settings) + 5
 
 
 def test_no_secret_has_a_value_in_the_compose_file() -> None:

@@ -136,6 +136,7 @@ class Load:
         clients: int,
         task_ids: Sequence[str],
         title_prefix: str,
+        source_address: str | None = None,
     ) -> None:
         self.base_url = base_url
         self.clients = clients
@@ -156,8 +157,10 @@ class Load:
         self._tasks: list[asyncio.Task[None]] = []
         self._probes: set[asyncio.Task[None]] = set()
         self.probes_skipped = 0
-        self._client_http = api_client(base_url, connections=clients)
-        self._probe_http = api_client(base_url, connections=PROBE_CAP)
+        self._client_http = api_client(base_url, connections=clients, source_address=source_address)
+        self._probe_http = api_client(
+            base_url, connections=PROBE_CAP, source_address=source_address
+        )
 
     async def __aenter__(self) -> Load:
         self._tasks = [asyncio.create_task(self._client(n)) for n in range(self.clients)]

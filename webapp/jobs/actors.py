@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -72,7 +73,11 @@ def failure_reason(error: BaseException) -> str:
 class WorkerResources(Middleware):
     """A worker process's engine and read cache, made on first use on the worker's event
     loop and closed when the worker shuts down (before the AsyncIO middleware stops the
-    loop: Dramatiq calls `after_*` hooks in reverse order, and this is added after it)."""
+    loop: Dramatiq calls `after_*` hooks in reverse order, and this is added after it).
+
+    It also tells the jobs when their worker begins to stop (SIGTERM: Dramatiq lets each
+    thread finish its message, which for a job would be all of its batches): a job then
+    leaves after the batch in hand, for another worker to carry on."""
 
     def __init__(
         self, settings: Settings, cache_factory: Callable[[], ReadCache] | None = None
@@ -82,6 +87,16 @@ class WorkerResources(Middleware):
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._cache: ReadCache | None = None
+        self._stopping = threading.Event()
+
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
+        self._stopping.clear()  # the in-process worker may start again after a stop
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self._stopping.set()
 
     @property
     def cache(self) -> ReadCache:
@@ -108,7 +123,11 @@ class WorkerResources(Middleware):
         """A JobContext on a new session of this process's engine."""
         async with self.session() as session:
             yield JobContext(
-                session=session, cache=self.cache, settings=self.settings, sender=sender
+                session=session,
+                cache=self.cache,
+                settings=self.settings,
+                sender=sender,
+                stopping=self.stopping,
             )
 
     async def aclose(self) -> None:

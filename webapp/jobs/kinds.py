@@ -22,15 +22,21 @@ class JobSender(Protocol):
     async def send(self, kind: str, job_id: UUID) -> None: ...
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class JobContext:
     """What a job's code gets: a session of the worker's engine, its cache, the settings,
-    and the sender (to re-send jobs; None where nothing may be sent)."""
+    the sender (to re-send jobs; None where nothing may be sent), and whether its worker
+    is stopping (then a job leaves after its batch in hand, see `webapp.jobs.runner`)."""
 
     session: AsyncSession
     cache: ReadCache
     settings: Settings
     sender: JobSender | None = None
+    stopping: Callable[[], bool] = _never
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,10 @@ One delivery of a job's message runs it like this:
    and the delivery leaves: nothing is done or counted twice, on any database.
    A heartbeat renews the lease every HEARTBEAT_SECONDS between batches too.
 3. **Finish** once the last batch is committed and the cache bumped, and release the lease.
+   Or, if the worker has begun to stop (SIGTERM), **hand over** after the batch in hand:
+   the lease is expired at once, so that the next sweep of any worker sends the job again
+   and its next delivery carries on from that batch. A stopping worker then exits within
+   a batch, not a whole job.
 
 The sweep runs in every worker process every SWEEP_SECONDS (and in the app in the local
 mode): an unfinished job whose lease has expired (its worker died) or that nobody has
@@ -145,6 +149,15 @@ async def run(context: JobContext, kind: JobKind, job_id: UUID) -> Job:
                 # (after the lease expires) finishes it.
                 await _finish(session, kind, job_id, owner)
                 break
+            if context.stopping():
+                await _hand_over(session, job_id, owner)
+                log.info(
+                    "job left to another worker: this one is stopping",
+                    job_id=str(job_id),
+                    done=job.done,
+                    skipped=job.skipped,
+                )
+                break
     finally:
         heartbeat.cancel()
     return await session.get_one(Job, job_id, populate_existing=True)
@@ -159,6 +172,17 @@ async def _finish(session: AsyncSession, kind: JobKind, job_id: UUID, owner: str
     job.updated_at = job.finished_at = utcnow()
     job.lease_owner = job.lease_expires_at = None
     kind.finish(job)
+    await session.commit()
+
+
+async def _hand_over(session: AsyncSession, job_id: UUID, owner: str) -> None:
+    """Expire this delivery's lease now: the job is abandoned, for the next sweep to send."""
+    await session.execute(
+        update(Job)
+        .where(*_held_by(job_id, owner))
+        .values(lease_expires_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     await session.commit()
 
 

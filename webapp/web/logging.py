@@ -55,7 +55,9 @@ def logging_plugin(settings: Settings) -> StructlogPlugin:
 
 
 class AccessLog:
-    """One line per HTTP request, whatever answered it: method, path, status, duration.
+    """One line per HTTP request, whatever answered it: the client's address, method, path,
+    status, duration. Behind a trusted reverse proxy (TRUSTED_PROXIES) the address is the
+    one the proxy forwarded, not the proxy's own (see `webapp.app`).
 
     It wraps the app's whole ASGI handler rather than being route middleware: Litestar
     runs middleware only for a matched route, so a 404 for an unknown path or a 405 (what
@@ -82,8 +84,10 @@ class AccessLog:
             await self.app(scope, receive, capture)
         finally:
             # The path only: a query string may carry what the user searched for.
+            client = scope.get("client")
             access_log.info(
                 "request",
+                client=client[0] if client else None,
                 method=scope.get("method"),
                 path=scope.get("path"),
                 status=status,

@@ -66,7 +66,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     clock = Clock()
-    monkeypatch.setattr(auth.time, "monotonic", clock)
+    monkeypatch.setattr("webapp.accounts.auth.time.monotonic", clock)
     return clock
 
 

@@ -185,3 +185,48 @@ async def test_a_delivery_that_outlived_its_lease_leaves_the_job_to_its_new_hold
     assert woken_ran == [1]  # it left without another batch
     assert taker_ran == [1, 2, 3]  # its 1 is the job's 2: the rest of the trash, then the end
     await assert_each_task_restored_once(database_url, finished)
+
+
+class Recorder:
+    """A JobSender that remembers what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[UUID] = []
+
+    async def send(self, kind: str, job_id: UUID) -> None:
+        self.sent.append(job_id)
+
+
+async def test_a_delivery_whose_worker_stops_leaves_after_its_batch_for_the_next_one(
+    service: TaskService,
+    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    """SIGTERM to a worker mid-job: the job leaves after the batch in hand with its lease
+    expired, so that the next sweep sends it again, and the next delivery carries on."""
+    job_id = await trashed_job(service, session, everything=True)
+    batches = 0
+
+    def stopping_after_the_first_batch() -> bool:
+        nonlocal batches
+        batches += 1
+        return True
+
+    async with sessions() as worker_session:
+        settings = make_settings("sqlite://", restore_batch_size=BATCH)
+        cache = MemoryReadCache(ttl_seconds=60)
+        context = JobContext(
+            worker_session, cache, settings, stopping=stopping_after_the_first_batch
+        )
+        left = await runner.run(context, RESTORE, job_id)
+    assert (left.status, left.done, batches) == ("running", BATCH, 1)
+    # Updated a moment ago, so only an expired lease makes it abandoned for the sweep.
+    sender = Recorder()
+    async with sessions() as sweep_session:
+        context = JobContext(sweep_session, MemoryReadCache(ttl_seconds=60), settings, sender)
+        assert await runner.sweep(context, [RESTORE.name]) == [job_id]
+    assert sender.sent == [job_id]
+
+    final = await deliver(sessions, job_id)
+    await assert_each_task_restored_once(database_url, final)

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 from tests.accounts import Person, client_as
 from tests.databases import make_settings
 from webapp.app import create_app
-from webapp.logs import flush_logs
+from webapp.logs import QueuedLineWriter, flush_logs
 from webapp.tasks.service import TaskService
 
 Client = AsyncTestClient[Litestar]
@@ -172,3 +172,28 @@ async def test_a_library_error_with_a_traceback_is_logged_in_the_apps_format(
     assert "ConnectionResetError: the database went away" in output.replace("\\n", "\n")
     line = next(line for line in output.splitlines() if "Exception during reset" in line)
     assert line.startswith("{") is (log_format == "json")
+
+
+class TextOnlyStream:
+    """A stream that takes str alone, without a `buffer`: stdout in a Dramatiq worker
+    process (dramatiq.compat.StreamablePipe)."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, text: str) -> int:
+        assert isinstance(text, str)
+        self.written.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def test_json_lines_reach_a_stream_that_takes_text_only() -> None:
+    stream = TextOnlyStream()
+    writer = QueuedLineWriter(stream)  # type: ignore[arg-type]
+    writer.msg(b'{"event":"job delivery ended"}')
+    writer.msg("a text line")
+    writer.flush()
+    assert stream.written == ['{"event":"job delivery ended"}\n', "a text line\n"]

@@ -64,6 +64,7 @@ from webapp.transfer.records import (
     ParseResult,
     TaskRecord,
     lists_of,
+    too_many_tasks,
 )
 from webapp.transfer.source import Unreadable, decode_text, read_limited
 
@@ -172,7 +173,9 @@ def parse_csv(source: bytes | BinaryIO, options: ParseOptions | None = None) -> 
             header, known=COLUMNS, required=REQUIRED_COLUMNS, format_name="CSV file"
         )
         identities = Identities()
-        for line, row in read_rows(text, delimiter):
+        for rows, (line, row) in enumerate(read_rows(text, delimiter), 1):
+            if rows > options.max_tasks:
+                return result.refuse(too_many_tasks(options.max_tasks), line=line)
             record = _task(line, row, positions, len(header), identities, options, result)
             if record is not None:
                 result.tasks.append(record)

@@ -65,6 +65,7 @@ from webapp.transfer.records import (
     ParseResult,
     TaskRecord,
     lists_of,
+    too_many_tasks,
 )
 from webapp.transfer.source import Unreadable, bounded_lines, decode_text, read_limited
 
@@ -343,6 +344,8 @@ def _scan(text: str, reader: _Reader) -> int:
                 calendar_name = None
             elif depth == 1 and name == "VTODO":
                 todos += 1
+                if todos > reader.options.max_tasks:
+                    raise Unreadable(too_many_tasks(reader.options.max_tasks), line=number)
                 todo = _Todo(number=todos, line=number, calendar_name=calendar_name)
             elif depth == 1 and name == "VTIMEZONE":
                 timezone = (None, [line])

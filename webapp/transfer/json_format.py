@@ -57,6 +57,7 @@ from webapp.transfer.records import (
     ParseOptions,
     ParseResult,
     TaskRecord,
+    too_many_tasks,
 )
 from webapp.transfer.source import Unreadable, decode_text, read_limited
 
@@ -236,6 +237,8 @@ _TASK_FIELDS: Final[dict[str, tuple[Any, bool]]] = {
     "created_at": (Instant | None, False),
     "deleted_at": (Instant | None, False),
 }
+# A JSON string (stepped over whole) or a structural character: enough to count items.
+_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{},]')
 _BYTE_OFFSET = re.compile(r"\(byte (\d+)\)")
 # msgspec ends a validation message with " - at `$.path`"; the path is given separately.
 _AT_PATH = re.compile(r" - at `\$[^`]*`$")
@@ -274,6 +277,10 @@ def parse_json(source: bytes | BinaryIO, options: ParseOptions | None = None) ->
             f"version {FORMAT_VERSION}. Update Tasks, then import it.",
             path="version",
         )
+    for name in ("lists", "tasks"):
+        raw = top.get(name)
+        if raw is not None and _more_items(raw, options.max_tasks):
+            return result.refuse(too_many_tasks(options.max_tasks), path=name)
     raw_lists = _decode_or_none(top.get("lists"), list[msgspec.Raw])
     if raw_lists is None:
         return result.refuse('"lists" must be an array.', path="lists")
@@ -284,6 +291,32 @@ def parse_json(source: bytes | BinaryIO, options: ParseOptions | None = None) ->
     list_names = _read_lists(raw_lists, result)
     _read_tasks(raw_tasks, list_names, result)
     return result
+
+
+def _more_items(raw: msgspec.Raw, limit: int) -> bool:
+    """Whether the JSON array `raw` holds more than `limit` items, counted without
+    decoding them: decoding 7 million `{}` of a hostile 20 MiB file, even as msgspec.Raw,
+    takes 400 MiB. The scan steps over strings with one regular expression and stops as
+    soon as the count is past the limit."""
+    if len(raw) <= 2 * limit:  # every item takes at least two bytes ("0,")
+        return False
+    depth = commas = 0
+    seen = False
+    for match in _TOKENS.finditer(memoryview(raw)):
+        token = match.group()
+        if token == b",":
+            if depth == 1:
+                commas += 1
+                if commas >= limit:
+                    return True
+        elif token in (b"[", b"{"):
+            seen = seen or depth == 1
+            depth += 1
+        elif token in (b"]", b"}"):
+            depth -= 1
+        elif depth == 1:
+            seen = True
+    return seen and commas + 1 > limit
 
 
 def _not_ours(why: str) -> str:

@@ -32,6 +32,10 @@ DEFAULT_MAX_BYTES: Final = 20 * MiB
 # 20 MiB file of bad rows would otherwise hold millions of messages in memory, and
 # nobody reads past the first thousand.
 DEFAULT_MAX_PROBLEMS: Final = 1000
+# More tasks (rows, VTODOs, JSON array items) than this refuse the file: it bounds the
+# memory a parse holds (a 20 MiB CSV of one-letter rows would otherwise be 7 million
+# records, gigabytes) and is twice the largest account the app is sized for.
+DEFAULT_MAX_TASKS: Final = 200_000
 UTC: Final = datetime.UTC
 
 
@@ -132,12 +136,14 @@ class ParseOptions:
       iCalendar times, spreadsheet-edited CSV times) and to take the date of a due
       date given as a UTC instant.
     - `max_problems`: how many problems (and, separately, warnings) are kept.
+    - `max_tasks`: a file with more tasks (or lists) than this is refused.
     """
 
     max_bytes: int = DEFAULT_MAX_BYTES
     default_list: str | None = None
     timezone: datetime.tzinfo = field(default=UTC)
     max_problems: int = DEFAULT_MAX_PROBLEMS
+    max_tasks: int = DEFAULT_MAX_TASKS
 
     @classmethod
     def for_zone(cls, zone: str, *, default_list: str | None = None) -> ParseOptions:
@@ -239,6 +245,14 @@ class ParseResult:
     def count_ignored(self, what: str, n: int = 1) -> None:
         """Count something the file holds that Tasks has no place for."""
         self.ignored[what] = self.ignored.get(what, 0) + n
+
+
+def too_many_tasks(limit: int) -> str:
+    """The refusal of a file with more than `limit` tasks."""
+    return (
+        f"The file holds more than {limit:,} tasks, more than one import takes; "
+        "split it and import the parts."
+    )
 
 
 def derived_identity(*parts: str | None) -> str:

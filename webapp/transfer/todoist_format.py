@@ -47,6 +47,7 @@ from webapp.transfer.records import (
     ParseResult,
     TaskRecord,
     lists_of,
+    too_many_tasks,
 )
 from webapp.transfer.source import Unreadable, decode_text, read_limited
 
@@ -111,7 +112,9 @@ def parse_todoist_csv(source: bytes | BinaryIO, options: ParseOptions | None = N
             header, known=COLUMNS, required=REQUIRED_COLUMNS, format_name="Todoist CSV"
         )
         identities = Identities()
-        for line, row in read_rows(text, delimiter):
+        for rows, (line, row) in enumerate(read_rows(text, delimiter), 1):
+            if rows > options.max_tasks:
+                return result.refuse(too_many_tasks(options.max_tasks), line=line)
             if len(row) > len(header):
                 result.problem(
                     f"The row has {len(row)} cells; the header has {len(header)}.", line=line

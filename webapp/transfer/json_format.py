@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, BinaryIO, Final
 
 import msgspec
@@ -346,44 +346,50 @@ def _decode_or_none(raw: msgspec.Raw | None, kind: Any) -> Any:
 
 def _decode_fields(
     raw: msgspec.Raw, fields: dict[str, tuple[Any, bool]], path: str, result: ParseResult
-) -> dict[str, Any] | None:
-    """Each known field of one object decoded on its own, every bad one a problem; None
-    if any was bad (the record is then left out)."""
+) -> tuple[dict[str, Any], set[str]] | None:
+    """Each known field of one object decoded on its own, every bad or missing one a
+    problem: the values that could be read, and the names of those that could not
+    (their own rules are then not checked: one problem per field). None if the item is
+    not an object at all."""
     try:
         members = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         result.problem("Must be a JSON object.", path=path)
         return None
     values: dict[str, Any] = {}
-    ok = True
+    bad: set[str] = set()
     for name, (kind, required) in fields.items():
         member = members.get(name)
         if member is None:
             if required:
                 result.problem("Is missing.", path=f"{path}.{name}")
-                ok = False
+                bad.add(name)
             continue
         try:
             values[name] = msgspec.json.decode(member, type=kind)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as error:
-            message = _AT_PATH.sub("", str(error)) if str(error) else "Cannot be read."
+            message = _AT_PATH.sub("", str(error)) or "Cannot be read"
             result.problem(message.rstrip(".") + ".", path=f"{path}.{name}")
-            ok = False
-    return values if ok else None
+            bad.add(name)
+    return values, bad
 
 
 def _read_lists(raw_lists: list[msgspec.Raw], result: ParseResult) -> dict[str, str | None]:
-    """The lists, into `result`; returns each list id's name (None: the list is invalid)."""
+    """The lists, into `result`; returns each list id's name (None: the list is invalid,
+    so that its tasks are told why they are left out)."""
     names: dict[str, str | None] = {}
     for index, raw in enumerate(raw_lists):
         path = f"lists[{index}]"
-        doc: _ListDoc | None
+        bad: set[str] = set()
         try:
             doc = msgspec.json.decode(raw, type=_ListDoc)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            values = _decode_fields(raw, _LIST_FIELDS, path, result)
-            doc = _ListDoc(**values) if values is not None else None
-        if doc is None:
+            decoded = _decode_fields(raw, _LIST_FIELDS, path, result)
+            if decoded is None:
+                continue
+            values, bad = decoded
+            doc = _ListDoc(**{"id": "", "name": "", **values})
+        if "id" in bad:
             continue
         try:
             list_id = clean_source_id(doc.id)
@@ -393,8 +399,9 @@ def _read_lists(raw_lists: list[msgspec.Raw], result: ParseResult) -> dict[str, 
         if list_id in names:
             result.problem("Another list has the same id.", path=f"{path}.id")
             continue
-        # Remembered even when invalid, so that its tasks are told why they cannot be read.
         names[list_id] = None
+        if bad:
+            continue
         try:
             name = clean_list_name(doc.name)
         except Invalid as error:
@@ -413,16 +420,19 @@ def _read_tasks(
     identities = Identities()
     for index, raw in enumerate(raw_tasks):
         path = f"tasks[{index}]"
-        doc: _TaskDoc | None
+        bad: set[str] = set()
         try:
             doc = msgspec.json.decode(raw, type=_TaskDoc)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-            values = _decode_fields(raw, _TASK_FIELDS, path, result)
-            doc = _TaskDoc(**values) if values is not None else None
-        if doc is None:
-            continue
-        record = _task_record(doc, path, list_names, identities, result)
-        if record is not None:
+            decoded = _decode_fields(raw, _TASK_FIELDS, path, result)
+            if decoded is None:
+                continue
+            values, bad = decoded
+            # The fields that could not be read take their defaults; the task is left
+            # out anyway, but the others are still checked, so every problem is found.
+            doc = _TaskDoc(**{"title": "", **values})
+        record = _task_record(doc, path, list_names, identities, result, bad)
+        if record is not None and not bad:
             result.tasks.append(record)
 
 
@@ -432,34 +442,39 @@ def _task_record(
     list_names: dict[str, str | None],
     identities: Identities,
     result: ParseResult,
+    bad: set[str],
 ) -> TaskRecord | None:
+    """The task, or None with a problem for each field that breaks the app's rules
+    (the fields in `bad` were reported already)."""
     problems = result.problem_count
-    title = notes = ""
-    try:
-        title = clean_title(doc.title)
-    except Invalid as error:
-        result.problem(str(error), path=f"{path}.title")
-    try:
-        notes = clean_notes(doc.notes)
-    except Invalid as error:
-        result.problem(str(error), path=f"{path}.notes")
+
+    def check(name: str, clean: Callable[[str], str], value: str) -> str:
+        if name in bad:
+            return value
+        try:
+            return clean(value)
+        except Invalid as error:
+            result.problem(str(error), path=f"{path}.{name}")
+            return value
+
+    title = check("title", clean_title, doc.title)
+    notes = check("notes", clean_notes, doc.notes)
     list_name: str | None = None
-    if doc.list_id is not None:
+    if doc.list_id is not None and "list_id" not in bad:
         if doc.list_id not in list_names:
             result.problem("Names no list of `lists`.", path=f"{path}.list_id")
         elif (list_name := list_names[doc.list_id]) is None:
             result.problem("Names a list that is itself invalid.", path=f"{path}.list_id")
-    source_id = ""
     if doc.id is None:
         source_id = identities.derived(doc.list_id, doc.title, doc.notes, str(doc.due_date))
     else:
-        try:
-            source_id = clean_source_id(doc.id)
-        except Invalid as error:
-            result.problem(str(error), path=f"{path}.id")
-        else:
-            if (first := identities.first_seen(source_id, path)) is not None:
-                result.problem(f"Another task ({first}) has the same id.", path=f"{path}.id")
+        before = result.problem_count
+        source_id = check("id", clean_source_id, doc.id)
+        first = None
+        if "id" not in bad and result.problem_count == before:
+            first = identities.first_seen(source_id, path)
+        if first is not None:
+            result.problem(f"Another task ({first}) has the same id.", path=f"{path}.id")
     if result.problem_count > problems:
         return None
     return TaskRecord(

@@ -105,8 +105,8 @@ def read_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     skipping blank records. Raises Unreadable, naming the line, for a cell or line past
     the limits or CSV the csv module cannot read."""
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    lines = bounded_lines(text, CSV_LINE_LIMIT)
-    reader = csv.reader(lines, delimiter=delimiter, strict=False)
+    reader = csv.reader(bounded_lines(text, CSV_LINE_LIMIT), delimiter=delimiter, strict=False)
+    start = 1
     try:
         next(reader, None)  # the header, read by header_names
         start = reader.line_num + 1
@@ -115,14 +115,16 @@ def read_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as error:
-        line = reader.line_num
+        # Named by the line its row starts on: where to look in an editor.
         if "field larger than field limit" in str(error):
             raise Unreadable(
-                f"A cell is longer than {CSV_FIELD_LIMIT:,} characters (line {line}); no task "
-                "field is that long, so this is not a file of tasks.",
-                line=line,
+                f"A cell of the row on line {start} is longer than {CSV_FIELD_LIMIT:,} "
+                "characters; no task field is that long, so this is not a file of tasks.",
+                line=start,
             ) from None
-        raise Unreadable(f"The CSV cannot be read at line {line}: {error}.", line=line) from None
+        raise Unreadable(
+            f"The row on line {start} cannot be read as CSV: {error}.", line=start
+        ) from None
 
 
 class RowReader:

@@ -6,11 +6,11 @@ caller gives none). The columns, as Todoist's help pages describe them:
 
 | column | read as | notes |
 |---|---|---|
-| `TYPE` | which rows are tasks | `task`: a task; `section` and `note` (a comment on the task above) rows are not tasks and are counted in `ignored`; blank rows are skipped |
+| `TYPE` | which rows are tasks | `task`: a task; `section` and `note` (a comment on the task above) rows are not tasks, counted in `ignored` as "Todoist section" and "Todoist note"; blank rows are skipped |
 | `CONTENT` | `title` | the app's rules: a title over 200 characters is a problem (Todoist allows longer). `@label` words stay in the title |
 | `DESCRIPTION` | `notes` | older exports have no such column |
 | `PRIORITY` | `priority` | inverted: 1 (p1, the most urgent) high, 2 medium, 3 low, 4 (p4, Todoist's default) none; empty: none |
-| `INDENT` | (ignored) | sub-tasks (INDENT above 1) become top-level tasks, counted in `ignored` |
+| `INDENT` | (ignored) | sub-tasks (INDENT above 1) become top-level tasks, counted in `ignored` as "Todoist sub-task" |
 | `AUTHOR`, `RESPONSIBLE` | (ignored) | people of the Todoist account |
 | `DATE` | `due_date` | an ISO date (2026-12-24) or date and time (its date; one with an offset is taken in `TIMEZONE`'s zone, else the user's). Todoist also writes dates in words ("every monday", "tomorrow", "12 Dec"): those are not guessed at; the task is imported without a due date, with a warning naming the line |
 | `DATE_LANG` | (ignored) | the language of the dates in words |
@@ -133,7 +133,7 @@ def parse_todoist_csv(source: bytes | BinaryIO, options: ParseOptions | None = N
 def _task(cells: RowReader, list_name: str | None, identities: Identities) -> TaskRecord | None:
     kind = cells.raw("TYPE").strip().lower()
     if kind in (SECTION, NOTE):
-        cells.ignore(f"Todoist {kind} rows")
+        cells.ignore(f"Todoist {kind}")
         return None
     if kind != TASK:
         cells.problem(
@@ -147,7 +147,8 @@ def _task(cells: RowReader, list_name: str | None, identities: Identities) -> Ta
     due_date = _due_date(cells, date)
     indent = cells.raw("INDENT").strip()
     if indent not in ("", "1"):
-        cells.ignore("Todoist sub-tasks (INDENT above 1), imported as top-level tasks")
+        # Still a task: imported, but at the top level (Tasks has no sub-tasks).
+        cells.ignore("Todoist sub-task")
     if cells.failed:
         return None
     return TaskRecord(

@@ -8,7 +8,7 @@ from what Nextcloud Tasks, Tasks.org and Thunderbird write.
 | `DESCRIPTION` | `notes` | when there are notes (CRLF becomes LF: TEXT has one line break) | |
 | `PRIORITY` | `priority` | 1 high, 5 medium, 9 low; none: not written | 1-4 high, 5 medium, 6-9 low, 0 or absent none |
 | `DUE` | `due_date` | a DATE value | a DATE; a DATE-TIME's date where it is (its TZID, or floating), a UTC one's in the user's zone |
-| `STATUS`, `COMPLETED`, `PERCENT-COMPLETE` | `completed_at` | COMPLETED (UTC), STATUS:COMPLETED, PERCENT-COMPLETE:100; else STATUS:NEEDS-ACTION | STATUS decides when given (COMPLETED and CANCELLED: done, NEEDS-ACTION and IN-PROCESS: not); without it, a COMPLETED time or PERCENT-COMPLETE:100. The time: COMPLETED, else LAST-MODIFIED, else DTSTAMP |
+| `STATUS`, `COMPLETED`, `PERCENT-COMPLETE` | `completed_at` | COMPLETED (UTC), STATUS:COMPLETED, PERCENT-COMPLETE:100; else STATUS:NEEDS-ACTION | STATUS decides when given (COMPLETED: done; CANCELLED: done, with a warning; NEEDS-ACTION and IN-PROCESS: not); without it, a COMPLETED time or PERCENT-COMPLETE:100. The time: COMPLETED, else LAST-MODIFIED, else DTSTAMP |
 | `CREATED` | `created_at` | UTC | |
 | `X-TASKS-LIST` | `list_name` | the task's list | the list, before any other source |
 | `X-WR-CALNAME` (calendar) | `list_name` | the list's name (one file per list) or the caller's name for all | the list of its tasks without X-TASKS-LIST |
@@ -92,6 +92,10 @@ _CONTENT_LINE = re.compile(
     re.DOTALL,
 )
 _PARAMS = re.compile(_PARAM)
+# Counted in ParseResult.ignored once per VTODO that has them (and VALARM, VEVENT... once
+# per component, RECURRENCE-ID once per VTODO skipped, CATEGORIES once per VTODO whose
+# categories are dropped).
+IGNORED_PROPERTIES: Final = ("RRULE", "RDATE", "EXDATE", "RELATED-TO")
 
 
 # --- writing ----------------------------------------------------------------------------
@@ -396,16 +400,13 @@ def _finish(todo: _Todo, reader: _Reader) -> None:
     """The task of a complete VTODO, or its problems."""
     result = reader.result
     props = todo.properties
-    for name, what in (
-        ("RRULE", "RRULE (repeating tasks imported once)"),
-        ("RDATE", "RDATE"),
-        ("EXDATE", "EXDATE"),
-        ("RELATED-TO", "RELATED-TO (sub-tasks imported as top-level tasks)"),
-    ):
+    for name in IGNORED_PROPERTIES:
         if name in props:
-            result.count_ignored(what)
+            result.count_ignored(name)
     if "RECURRENCE-ID" in props:
-        result.count_ignored("RECURRENCE-ID (changed occurrences of a repeating task, skipped)")
+        # A changed occurrence of a repeating task: the task itself is the VTODO
+        # without RECURRENCE-ID, imported once.
+        result.count_ignored("RECURRENCE-ID")
         return
     before = result.problem_count
     check = _Checker(todo, reader)
@@ -552,7 +553,12 @@ class _Checker:
         if status in ("NEEDS-ACTION", "IN-PROCESS"):
             return None
         if status == "CANCELLED":
-            self.reader.result.count_ignored("STATUS:CANCELLED (imported as completed)")
+            self.reader.result.warn(
+                "The task was cancelled; Tasks has no such state, so it is imported as completed.",
+                line=status_prop.line if status_prop else None,
+                component=self.todo.number,
+                property="STATUS",
+            )
         elif status != "COMPLETED" and "COMPLETED" not in props and percent_value != 100:
             return None
         for name in ("COMPLETED", "LAST-MODIFIED", "DTSTAMP"):
@@ -587,7 +593,8 @@ class _Checker:
         ]
         if names:
             if len(names) > 1:
-                self.reader.result.count_ignored("CATEGORIES (but the first, the list)")
+                # The first category names the list; the others are tags Tasks lacks.
+                self.reader.result.count_ignored("CATEGORIES")
             try:
                 return clean_list_name(names[0])
             except Invalid as error:

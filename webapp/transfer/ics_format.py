@@ -113,7 +113,7 @@ class IcsExportWriter:
 
     def __init__(self, *, calendar_name: str | None, dtstamp: datetime.datetime) -> None:
         self._calendar_name = calendar_name
-        self._dtstamp = dtstamp.astimezone(UTC).replace(microsecond=0)
+        self._dtstamp = _whole_seconds(dtstamp)
 
     def head(self) -> bytes:
         """BEGIN:VCALENDAR and the calendar's properties."""

@@ -110,7 +110,7 @@ class JsonExportWriter:
     """
 
     def __init__(self, *, exported_at: datetime.datetime, include_trash: bool = False) -> None:
-        self._exported_at = exported_at.astimezone(UTC)
+        self._exported_at = _in_utc(exported_at)
         self._include_trash = include_trash
         self._state = "new"
         self._first = True
@@ -212,8 +212,11 @@ def _task_doc(record: TaskRecord) -> _TaskDoc:
 
 
 def _utc(value: datetime.datetime | None) -> datetime.datetime | None:
-    if value is None:
-        return None
+    return None if value is None else _in_utc(value)
+
+
+def _in_utc(value: datetime.datetime) -> datetime.datetime:
+    # A naive time is taken as UTC, which is what the app stores.
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
 
 

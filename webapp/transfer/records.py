@@ -34,7 +34,7 @@ DEFAULT_MAX_BYTES: Final = 20 * MiB
 DEFAULT_MAX_PROBLEMS: Final = 1000
 # More tasks (rows, VTODOs, JSON array items) than this refuse the file: it bounds the
 # memory a parse holds (a 20 MiB CSV of one-letter rows would otherwise be 7 million
-# records, gigabytes) and is twice the largest account the app is sized for.
+# records, gigabytes) and is twice the 100,000 tasks the exports are built to stream.
 DEFAULT_MAX_TASKS: Final = 200_000
 UTC: Final = datetime.UTC
 
@@ -275,6 +275,7 @@ class Identities:
         self._repeats: dict[str, int] = {}
 
     def derived(self, *parts: str | None) -> str:
+        """`derived_identity(*parts)`, with `#n` for the n-th time the same parts come."""
         base = derived_identity(*parts)
         count = self._repeats.get(base, 0) + 1
         self._repeats[base] = count

@@ -16,9 +16,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.databases import make_settings
+from webapp.accounts import secrets
 from webapp.accounts.caller import Caller
+from webapp.accounts.models import ApiToken
 from webapp.accounts.service import AccountService
 from webapp.accounts.tokens import ApiTokenService
+from webapp.clock import utcnow
 from webapp.db import create_engine
 
 PASSWORD = "correct horse battery staple"
@@ -46,17 +49,37 @@ class Person:
 
 
 async def make_person(
-    database_url: str, email: str, *, admin: bool = False, name: str = ""
+    database_url: str,
+    email: str,
+    *,
+    admin: bool = False,
+    name: str = "",
+    token: str | None = None,
 ) -> Person:
-    """An account (the first one made is the admin) and an API token of its own."""
+    """An account (the first one made is the admin) and an API token of its own: a new
+    one, or `token` when a test must know it before the account exists."""
     engine = create_engine(make_settings(database_url), pooled=False)
     try:
         async with AsyncSession(engine, expire_on_commit=False) as session:
             account = await AccountService(session).create(email, PASSWORD, name=name, admin=admin)
-            token = await ApiTokenService(session, Caller(account.id)).create("tests")
+            if token is None:
+                token = (await ApiTokenService(session, Caller(account.id)).create("tests")).secret
+            else:
+                now = utcnow()
+                session.add(
+                    ApiToken(
+                        account_id=account.id,
+                        name="tests",
+                        token_hash=secrets.digest(token),
+                        hint=token[: secrets.HINT_LENGTH],
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.commit()
     finally:
         await engine.dispose()
-    return Person(email=account.email, password=PASSWORD, account_id=account.id, token=token.secret)
+    return Person(email=account.email, password=PASSWORD, account_id=account.id, token=token)
 
 
 def form_token(html: str) -> str:

@@ -14,6 +14,7 @@ import schemathesis
 
 from tests.databases import make_settings
 from webapp.app import create_app
+from webapp.web.openapi import BEARER
 
 # A fixed seed: CI runs the same cases every time, so a red run is a change in the app,
 # never a new draw. FUZZ_SEED=<n> explores other cases by hand.
@@ -37,6 +38,10 @@ OPENAPI_PATH = "/docs/openapi.json"
 # 429, 5xx; a 5xx is not_a_server_error's to report): a stale If-Match gets 412, and an
 # Idempotency-Key the fuzzer happens to reuse with another request gets 422.
 POSITIVE_DATA_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429", "5xx"]
+# The fuzzer's API token, known before any server runs: the stateless tests are generated
+# when pytest collects them. Schemathesis sends it as the document's bearer scheme says,
+# and so knows to leave it out, or spoil it, to check that the API refuses such requests.
+FUZZ_TOKEN = "tsk_" + "f" * 43
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,18 @@ class FuzzTarget:
     database: str  # the FuzzDatabase's name
     base_url: str
     headers: dict[str, str] = field(default_factory=dict)
+    # A logged-in session, for the tests' own requests to the pages.
+    cookies: dict[str, str] = field(default_factory=dict)
 
     def client(self) -> httpx.Client:
-        """A client for requests of the tests' own (not schemathesis's), sent the same way."""
-        return httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30)
+        """A client for requests of the tests' own (not schemathesis's), sent with the
+        token, and logged in for the pages."""
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={**self.headers, "Authorization": f"Bearer {FUZZ_TOKEN}"},
+            cookies=self.cookies,
+            timeout=30,
+        )
 
 
 @dataclass
@@ -75,7 +88,7 @@ def schemathesis_config(target: FuzzTarget | None = None) -> schemathesis.Config
     """The run's settings, in the shape of a schemathesis.toml.
 
     Without a target, requests go where each call says (the stateless tests pass the
-    target's base URL and headers themselves).
+    target's base URL and headers themselves). Either way they carry FUZZ_TOKEN.
     """
     settings: dict[str, Any] = {
         "seed": SEED,
@@ -90,6 +103,7 @@ def schemathesis_config(target: FuzzTarget | None = None) -> schemathesis.Config
             "database": "none",
         },
         "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_DATA_STATUSES}},
+        "auth": {"openapi": {BEARER: {"bearer": FUZZ_TOKEN}}},
     }
     if target is not None:
         settings |= {"base-url": target.base_url, "headers": dict(target.headers)}

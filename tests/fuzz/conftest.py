@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import schemathesis
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from tests.accounts import make_person
+from tests.accounts import form_token, make_person
 from tests.databases import make_settings, mariadb_url
 from tests.fuzz.config import (
+    FUZZ_TOKEN,
     MARIADB_FUZZ_DATABASE,
     MIN_CASES_PER_DATABASE,
     OPENAPI_PATH,
@@ -58,8 +60,8 @@ def fuzz_database(
 @pytest.fixture(scope="session")
 def fuzz_target(fuzz_database: FuzzDatabase) -> Iterator[FuzzTarget]:
     """THE way the fuzzer reaches the app: the app served on a free port, and the headers
-    that every request (the OpenAPI document's included) carries: a bearer token of an
-    account made for the run.
+    that every request (the OpenAPI document's included) carries. The API token of the
+    account made for the run, FUZZ_TOKEN, is schemathesis's to send (its config's auth).
     """
     settings = make_settings(
         fuzz_database.url,
@@ -68,9 +70,20 @@ def fuzz_target(fuzz_database: FuzzDatabase) -> Iterator[FuzzTarget]:
         # are worth reading next to a failing case.
         log_level="WARNING",
     )
-    fuzzer = asyncio.run(make_person(fuzz_database.url, "fuzzer@example.com"))
+    fuzzer = asyncio.run(make_person(fuzz_database.url, "fuzzer@example.com", token=FUZZ_TOKEN))
     with serving(create_app(settings)) as base_url:
-        yield FuzzTarget(database=fuzz_database.name, base_url=base_url, headers=fuzzer.bearer)
+        with httpx.Client(base_url=base_url) as browser:
+            page = browser.get("/login")
+            browser.post(
+                "/login",
+                data={
+                    "_csrf_token": form_token(page.text),
+                    "email": fuzzer.email,
+                    "password": fuzzer.password,
+                },
+            )
+            cookies = dict(browser.cookies)
+        yield FuzzTarget(database=fuzz_database.name, base_url=base_url, cookies=cookies)
 
 
 @pytest.fixture(scope="session")

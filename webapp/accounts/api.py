@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Request, get
 
 from webapp.accounts.auth import SignedIn
 from webapp.accounts.schemas import AccountRead
+from webapp.web.api import ApiController
 from webapp.web.problems import problem_responses
 
 
-class MeController(Controller):
+class MeController(ApiController):
     path = "/api/me"
     tags = ["account"]
 

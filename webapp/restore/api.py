@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Response, get, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -14,6 +14,7 @@ from webapp.idempotency.middleware import IdempotencyKey
 from webapp.restore.deps import DEPENDENCIES
 from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
+from webapp.web.api import ApiController
 from webapp.web.problems import problem_responses
 
 
@@ -21,7 +22,7 @@ def job_url(job_id: UUID) -> str:
     return f"/api/restore-jobs/{job_id}"
 
 
-class RestoreJobController(Controller):
+class RestoreJobController(ApiController):
     path = "/api/restore-jobs"
     tags = ["restore jobs"]
     dependencies = DEPENDENCIES

@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
@@ -30,6 +30,7 @@ from webapp.tasks.schemas import (
     TaskUpdate,
 )
 from webapp.tasks.service import OFFSET_MAX, TaskService
+from webapp.web.api import ApiController
 from webapp.web.problems import problem_responses
 
 CACHE_HEADER = ResponseHeader(
@@ -94,7 +95,7 @@ Sort = Annotated[SortKey, QueryParameter(description="What to order by")]
 Order = Annotated[SortOrder, QueryParameter(description="asc or desc")]
 
 
-class TaskController(Controller):
+class TaskController(ApiController):
     path = "/api/tasks"
     tags = ["tasks"]
     dependencies = DEPENDENCIES
@@ -123,6 +124,7 @@ class TaskController(Controller):
         "/counts",
         summary="Count active, completed and trashed tasks",
         response_headers=[CACHE_HEADER],
+        responses=problem_responses(),
     )
     async def count_tasks(self, task_service: NamedDependency[TaskService]) -> Response[TaskCounts]:
         counts = await task_service.counts()
@@ -286,7 +288,7 @@ class TaskController(Controller):
         return BulkResult(affected=await task_service.reopen_all())
 
 
-class TrashController(Controller):
+class TrashController(ApiController):
     path = "/api/trash"
     tags = ["trash"]
     dependencies = DEPENDENCIES

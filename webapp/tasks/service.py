@@ -378,7 +378,13 @@ class TaskService:
         """Delete a task for ever. Only tasks in the trash can be purged."""
         task = await self._load(task_id, "trash")
         await self.session.delete(task)
-        await self._commit()
+        try:
+            await self._commit()
+        except StaleDataError:
+            # Someone else purged it, or restored or changed it, since it was loaded.
+            await self.session.rollback()
+            await self._load(task_id, "trash")  # NotFound if gone; Conflict if restored
+            raise Conflict(f"task {task_id} was changed meanwhile; try again") from None
 
     async def _bulk(self, *where: ColumnElement[bool], **values: Any) -> int:
         result = await self.session.execute(

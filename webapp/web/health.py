@@ -41,7 +41,6 @@ class HealthController(Controller):
     include_in_schema = True
     tags = ["health"]
     opt = PUBLIC
-    security: list[dict[str, list[str]]] = []
 
     @get("/health", summary="The process is alive", cache=False)
     async def health(self) -> Health:

@@ -82,8 +82,8 @@ def openapi_config() -> OpenAPIConfig:
         ),
         path="/docs",
         render_plugins=[swagger],
-        # The document and Swagger UI are public; what they describe is not.
-        openapi_router=Router(path="/docs", route_handlers=[], opt=PUBLIC),
+        # The document and Swagger UI are public (and not part of what they describe).
+        openapi_router=Router(path="/docs", route_handlers=[], opt=PUBLIC, include_in_schema=False),
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(
@@ -93,5 +93,4 @@ def openapi_config() -> OpenAPIConfig:
                 )
             }
         ),
-        security=[{BEARER: []}],
     )

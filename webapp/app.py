@@ -38,7 +38,7 @@ from webapp.accounts.invite_pages import InvitePages
 from webapp.accounts.pages import AccountPages
 from webapp.accounts.rate_limit import RATE_LIMIT_STORE, api_rate_limit
 from webapp.accounts.sessions import SESSION_STORE, local_session_store, session_config
-from webapp.accounts.throttle import LoginThrottle, MemoryFailureCounts, RedisFailureCounts
+from webapp.accounts.throttle import LoginThrottle, MemoryAttemptCounts, RedisAttemptCounts
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
 from webapp.idempotency.middleware import IdempotentPosts
@@ -73,7 +73,7 @@ def shared_state(settings: Settings) -> tuple[Redis | None, dict[str, Store], Lo
             SESSION_STORE: local_session_store(settings),
             RATE_LIMIT_STORE: MemoryStore(),
         }
-        return None, stores, LoginThrottle(MemoryFailureCounts())
+        return None, stores, LoginThrottle(MemoryAttemptCounts())
     client = Redis.from_url(
         settings.redis_url,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
@@ -84,7 +84,7 @@ def shared_state(settings: Settings) -> tuple[Redis | None, dict[str, Store], Lo
         SESSION_STORE: RedisStore(client, namespace=f"{prefix}session"),
         RATE_LIMIT_STORE: RedisStore(client, namespace=f"{prefix}rate-limit"),
     }
-    return client, stores, LoginThrottle(RedisFailureCounts(client, prefix))
+    return client, stores, LoginThrottle(RedisAttemptCounts(client, prefix))
 
 
 def create_app(settings: Settings | None = None, read_cache: ReadCache | None = None) -> Litestar:

@@ -44,10 +44,17 @@ def upgrade() -> None:
     op.create_table(
         "account",
         sa.Column("id", sa.GUID(length=16), nullable=False),
-        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column(
+            "email",
+            sa.String(length=254).with_variant(
+                mysql.VARCHAR(254, collation="utf8mb4_bin"), "mysql", "mariadb"
+            ),
+            nullable=False,
+        ),
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("is_admin", sa.Boolean(), nullable=False),
+        sa.Column("first_account", sa.Boolean(), nullable=True),
         sa.Column("disabled_at", TIMESTAMP, nullable=True),
         sa.Column("session_epoch", sa.Integer(), nullable=False),
         sa.Column("sa_orm_sentinel", sa.Integer(), nullable=True),
@@ -55,6 +62,7 @@ def upgrade() -> None:
         sa.Column("updated_at", TIMESTAMP, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account")),
         sa.UniqueConstraint("email", name=op.f("uq_account_email")),
+        sa.UniqueConstraint("first_account", name=op.f("uq_account_first_account")),
     )
     op.create_table(
         "api_token",

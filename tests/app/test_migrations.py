@@ -165,6 +165,9 @@ def test_check_fails_when_a_migration_misses_what_the_models_have(
 
 
 def _normalised_type(name: str, compiled: str, table_sql: str) -> str:
+    # MySQL names the character set of a column with a collation of its own (the
+    # database's own, utf8mb4, which the model leaves unsaid).
+    compiled = compiled.replace(" CHARACTER SET utf8mb4", "")
     # MySQL's BOOL is a TINYINT(1), and reflects as one.
     if compiled == "TINYINT(1)":
         compiled = "BOOL"

@@ -28,8 +28,8 @@ from tests.fuzz.config import (
     Tally,
     schemathesis_config,
 )
-from tests.fuzz.server import serving
 from tests.needs import need
+from tests.served import serving
 from webapp.app import create_app
 from webapp.db import create_database, prepare_database
 

@@ -16,7 +16,7 @@ from tests.accounts import PASSWORD, Person, form_token
 from tests.needs import REDIS_URL, need
 from tests.services.redis_server import PrivateRedis
 from webapp.accounts.sessions import SESSION_COOKIE
-from webapp.accounts.throttle import FAILURES_ALLOWED
+from webapp.accounts.throttle import ACCOUNT_ATTEMPTS
 from webapp.app import create_app
 from webapp.cache import NullReadCache
 from webapp.settings import Settings
@@ -80,7 +80,7 @@ async def test_failed_log_ins_are_counted_across_processes(
     app_a = create_app(shared, read_cache=NullReadCache())
     app_b = create_app(shared, read_cache=NullReadCache())
     async with AsyncTestClient(app=app_a) as a, AsyncTestClient(app=app_b) as b:
-        for attempt in range(FAILURES_ALLOWED):
+        for attempt in range(ACCOUNT_ATTEMPTS):
             client = a if attempt % 2 else b
             assert (await log_in_with(client, person.email, "wrong")).status_code == 422
         for client in (a, b):

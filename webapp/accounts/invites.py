@@ -44,7 +44,12 @@ async def usable(session: AsyncSession, secret: str) -> Invite:
         raise InvalidInput({"invite": "sign-up needs an invite link; ask the admin for one"})
     if not secrets.looks_like(secret, secrets.INVITE_PREFIX):
         raise InvalidInput({"invite": UNUSABLE})
-    invite = await session.scalar(select(Invite).where(Invite.token_hash == secrets.digest(secret)))
+    # An invite of a disabled account is void (as is everything else it made).
+    invite = await session.scalar(
+        select(Invite)
+        .join(Account, Account.id == Invite.created_by)
+        .where(Invite.token_hash == secrets.digest(secret), Account.disabled_at.is_(None))
+    )
     if invite is None or state(invite, utcnow()) != "open":
         raise InvalidInput({"invite": UNUSABLE})
     return invite

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from advanced_alchemy.types import GUID
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.db import AuditedBase, Timestamp
@@ -23,13 +24,24 @@ class Account(AuditedBase):
 
     __tablename__ = "account"
 
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    # Compared byte for byte: MySQL's default collation would take "vïctim@" for "victim@",
+    # letting look-alikes in and past the log-in throttle. Emails are stored normalised
+    # (webapp.accounts.service.clean_email), so equal addresses are equal bytes.
+    email: Mapped[str] = mapped_column(
+        String(EMAIL_MAX_LENGTH).with_variant(
+            mysql.VARCHAR(EMAIL_MAX_LENGTH, collation="utf8mb4_bin"), "mysql", "mariadb"
+        ),
+        unique=True,
+    )
     name: Mapped[str] = mapped_column(String(NAME_MAX_LENGTH), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled_at: Mapped[datetime.datetime | None] = mapped_column(
         Timestamp(timezone=True), default=None
     )
+    # True for the first account made (the admin of a new installation), null for every
+    # other: unique, so of two sign-ups racing on an empty database only one is first.
+    first_account: Mapped[bool | None] = mapped_column(Boolean, unique=True, default=None)
     # Sessions carry the epoch they were made in; changing the password moves it on,
     # which ends every session made before (but the one that changed it).
     session_epoch: Mapped[int] = mapped_column(Integer, default=1)

@@ -27,9 +27,10 @@ from webapp.idempotency.models import IdempotencyRecord
 from webapp.jobs.models import Job
 from webapp.settings import Registration
 from webapp.tasks.models import Task
-from webapp.text import control_character
+from webapp.text import control_character, is_visible
 
 WRONG_CREDENTIALS = "Email or password is wrong."
+EMAIL_TAKEN = "an account with this email exists already"
 DISABLED = "This account is disabled; ask the admin."
 
 
@@ -61,7 +62,10 @@ def clean_email(email: str) -> str:
 
 
 def clean_name(name: str) -> str:
+    """A name shown instead of the email: optional, but if given, something visible."""
     name = name.strip()
+    if name and not is_visible(name):
+        raise InvalidInput({"name": "must show something (or be left empty)"})
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidInput({"name": f"must be at most {NAME_MAX_LENGTH} characters"})
     if refused := control_character(name):
@@ -115,6 +119,8 @@ class AccountService:
         needs_invite = bool(request.invite) or self.registration is not Registration.OPEN
         if not first and not by_operator and needs_invite:
             invite = await invites.usable(self.session, request.invite)
+        if await self._email_taken(email):
+            raise InvalidInput({"email": EMAIL_TAKEN})
         password_hash = await passwords.hash_password(request.password)
         now = utcnow()
         account = Account(
@@ -122,6 +128,7 @@ class AccountService:
             name=name,
             password_hash=password_hash,
             is_admin=first or admin,
+            first_account=True if first else None,
             session_epoch=1,
             created_at=now,
             updated_at=now,
@@ -131,7 +138,11 @@ class AccountService:
             await self.session.flush()
         except IntegrityError:
             await self.session.rollback()
-            raise InvalidInput({"email": "an account with this email exists already"}) from None
+            if first and not await self._email_taken(email):
+                # Another sign-up was first by a moment (first_account is unique): this
+                # one is an ordinary sign-up, with what that needs.
+                return await self._create(request, admin=admin, by_operator=by_operator)
+            raise InvalidInput({"email": EMAIL_TAKEN}) from None
         if invite is not None:
             await invites.use(self.session, invite, account.id, now)
         if first:
@@ -139,6 +150,10 @@ class AccountService:
         created = to_read(account)
         await self.session.commit()
         return created
+
+    async def _email_taken(self, email: str) -> bool:
+        found = await self.session.scalar(select(exists().where(Account.email == email)))
+        return bool(found)
 
     async def _claim_unowned(self, account_id: UUID) -> None:
         # Tasks and jobs from before accounts existed belong to the first account.
@@ -156,19 +171,21 @@ class AccountService:
         """The account these credentials open, and its session epoch.
 
         An unknown email and a wrong password get the same answer (WRONG_CREDENTIALS),
-        after the same work (a hash is checked either way). Failures are counted per
-        account and per client address; past the limit, TooManyAttempts.
+        after the same work (a hash is checked either way). Attempts are counted per
+        account and per client address before the check; past the limit,
+        TooManyAttempts, and no check at all.
         """
-        email = email.strip().lower()
+        try:
+            email = clean_email(email)
+        except InvalidInput:
+            email = email.strip().lower()  # matches no account; still costs a check
         if self.throttle is not None:
-            await self.throttle.check(email, client)
+            await self.throttle.attempt(email, client)
         account = await self.session.scalar(select(Account).where(Account.email == email))
         valid = await passwords.verify_password(
             account.password_hash if account else None, password
         )
         if account is None or not valid:
-            if self.throttle is not None:
-                await self.throttle.failed(email, client)
             raise InvalidInput({"password": WRONG_CREDENTIALS})
         if account.disabled_at is not None:
             raise InvalidInput({"email": DISABLED})

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
@@ -81,9 +82,29 @@ class SessionBackend(ServerSideSessionBackend):
                 scope[_NEW_ID] = self.generate_session_id()  # type: ignore[literal-required]
             if not scope_session:
                 scope_session = Empty
-        if scope_session is Empty and not had_cookie:
+        if scope_session is Empty:
+            if had_cookie:
+                await self._end(connection, message)
             return  # nothing stored, nothing to forget: no cookie
         await super().store_in_message(scope_session, message, connection)
+
+    async def _end(self, connection: ASGIConnection[Any, Any, Any, Any], message: Message) -> None:
+        """Delete the session and the cookie. Litestar's own answer sets the cookie to
+        "null" with an Expires in the past but the configured Max-Age, and Max-Age wins
+        (RFC 6265): browsers would keep sending "null"."""
+        store = self.config.get_store_from_app(connection.scope["app"])
+        await self.delete(connection.cookies[self.config.key], store)
+        cookie = Cookie(
+            key=self.config.key,
+            value="",
+            max_age=0,
+            path=self.config.path,
+            domain=self.config.domain,
+            secure=self.config.secure,
+            httponly=self.config.httponly,
+            samesite=self.config.samesite,
+        )
+        MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
 
 
 @dataclass

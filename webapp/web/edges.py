@@ -56,7 +56,13 @@ class HttpEdges:
             return
         method = scope.get("method")
         if method == "HEAD":
-            await self.handler({**scope, "method": "GET"}, receive, _without_body(send))
+            # In place, not on a copy: what the app learns of the request (who sent it)
+            # must reach the hooks that see this scope (add_security_headers).
+            scope["method"] = "GET"
+            try:
+                await self.handler(scope, receive, _without_body(send))
+            finally:
+                scope["method"] = "HEAD"  # for the access line
             return
         if method == "OPTIONS":
             await self.handler(scope, receive, self._with_allow(scope, send))

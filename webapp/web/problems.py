@@ -205,6 +205,13 @@ UNAVAILABLE = Problem(
     title="Service Unavailable",
     detail="the database is not answering; try again shortly",
 )
+# Past the request's deadline: the database, mostly, but a client that never sends the
+# body it announced ends here too.
+TOO_SLOW = Problem(
+    status=HTTP_503_SERVICE_UNAVAILABLE,
+    title="Service Unavailable",
+    detail="the request could not be answered in time; try again shortly",
+)
 SESSIONS_UNAVAILABLE = Problem(
     status=HTTP_503_SERVICE_UNAVAILABLE,
     title="Service Unavailable",
@@ -264,7 +271,7 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         return Problem(status=exc.status_code, title=title, detail=exc.detail or title)
     if isinstance(exc, TimeoutError):  # the request's deadline (webapp.web.deadline)
         log.error("request past its deadline", method=request.method, path=request.url.path)
-        return UNAVAILABLE
+        return TOO_SLOW
     if isinstance(exc, RedisError):  # the session store (webapp.accounts.sessions)
         log.error(
             "redis unavailable",
@@ -371,7 +378,10 @@ def _escaped_problem(scope: Scope, error: Exception) -> Problem:
     if isinstance(error, RedisError):
         log.error("redis unavailable", path=scope.get("path"), error=type(error).__name__)
         return SESSIONS_UNAVAILABLE
-    if isinstance(error, TimeoutError) or database_unavailable(error):
+    if isinstance(error, TimeoutError):
+        log.error("request past its deadline", path=scope.get("path"))
+        return TOO_SLOW
+    if database_unavailable(error):
         log.error("database unavailable", path=scope.get("path"), error=type(error).__name__)
         return UNAVAILABLE
     log.error("unhandled error outside the routes", path=scope.get("path"), exc_info=error)

@@ -19,7 +19,7 @@ from tests.databases import make_settings
 from webapp.accounts import passwords
 from webapp.accounts.models import Account, Invite
 from webapp.accounts.sessions import SESSION_COOKIE
-from webapp.accounts.throttle import FAILURES_ALLOWED
+from webapp.accounts.throttle import ACCOUNT_ATTEMPTS, ADDRESS_ATTEMPTS
 from webapp.clock import utcnow as now
 from webapp.db import create_engine
 from webapp.settings import Registration, Settings
@@ -235,7 +235,15 @@ async def test_with_registration_invite_any_account_may_invite(
     async with alongside(client, stranger) as bob:
         assert (await bob.get("/invites")).status_code == 200
         link = await invite_link(bob)
+        spare = await invite_link(bob)
     assert (await anonymous.get(link)).status_code == 200
+    # What a disabled account made is void with it: its invite links sign nobody up.
+    page = await client.get("/admin")
+    await client.post(
+        f"/admin/accounts/{stranger.account_id}/disable",
+        data={"_csrf_token": form_token(page.text)},
+    )
+    assert (await anonymous.get(spare)).status_code == 404
 
 
 async def test_with_registration_closed_only_the_admin_invites(
@@ -263,6 +271,7 @@ async def test_with_registration_closed_only_the_admin_invites(
         ({"password": "x" * 1025}, "password", "at most 1024 characters"),
         ({"password": "Password123"}, "password", "most common passwords"),
         ({"name": "a\x07b"}, "name", "control characters"),
+        ({"name": "\u200b\u200b"}, "name", "must show something"),
         ({"email": "ADA@example.com "}, "email", "exists already"),
     ],
 )
@@ -377,6 +386,11 @@ async def test_log_out_destroys_the_session(anonymous: Client, person: Person) -
         "/logout", data={"_csrf_token": form_token(page.text)}, follow_redirects=False
     )
     assert (out.status_code, out.headers["location"]) == (303, "/login")
+    # The cookie goes at once: Max-Age=0 (an Expires in the past beside a long Max-Age
+    # would leave browsers sending a cookie of "null" for two weeks).
+    dropped = out.headers["set-cookie"].lower()
+    assert dropped.startswith(f"{SESSION_COOKIE}=")
+    assert "max-age=0" in dropped
     # The old cookie, replayed (as a copy an attacker kept would be), no longer works.
     replay = browser_on(anonymous)
     replay.cookies.set(SESSION_COOKIE, cookie)
@@ -396,6 +410,7 @@ async def test_a_tampered_session_cookie_is_nobody(
 async def test_pages_of_a_signed_in_account_are_never_cached(client: Client) -> None:
     for path in ("/", "/trash", "/account", "/api/tasks"):
         assert (await client.get(path)).headers["cache-control"] == "no-store", path
+        assert (await client.head(path)).headers["cache-control"] == "no-store", path
 
 
 # ---------------------------------------------------------------- brute force
@@ -404,7 +419,7 @@ async def test_pages_of_a_signed_in_account_are_never_cached(client: Client) -> 
 async def test_repeated_failures_are_throttled_per_account(
     anonymous: Client, person: Person
 ) -> None:
-    for _ in range(FAILURES_ALLOWED):
+    for _ in range(ACCOUNT_ATTEMPTS):
         assert (await log_in_with(anonymous, person.email, "wrong guess")).status_code == 422
     throttled = await log_in_with(anonymous, person.email, PASSWORD)  # even the right one
     assert throttled.status_code == 429
@@ -416,6 +431,24 @@ async def test_repeated_failures_are_throttled_per_account(
 async def test_repeated_failures_from_one_address_are_throttled_across_accounts(
     anonymous: Client, person: Person
 ) -> None:
-    for number in range(FAILURES_ALLOWED):
+    for number in range(ADDRESS_ATTEMPTS):
         await log_in_with(anonymous, f"guess{number}@example.com", "wrong guess")
     assert (await log_in_with(anonymous, person.email, PASSWORD)).status_code == 429
+
+
+async def test_log_ins_that_succeed_use_up_no_allowance(anonymous: Client, person: Person) -> None:
+    """People sharing an address (an office, a proxy) who log in fine are never locked
+    out by each other."""
+    for _ in range(ADDRESS_ATTEMPTS + 5):
+        assert (await log_in_with(anonymous, person.email, PASSWORD)).status_code == 303
+
+
+@pytest.mark.parametrize("look_alike", ["ädä@example.com", "adá@example.com", "ada@exámple.com"])
+async def test_an_email_with_other_accents_is_another_email(
+    anonymous: Client, person: Person, look_alike: str
+) -> None:
+    """MySQL's default collation would take these for ada@example.com: a way in with her
+    password, and past her account's throttle."""
+    response = await log_in_with(anonymous, look_alike, PASSWORD)
+    assert response.status_code == 422
+    assert "Email or password is wrong." in response.text

@@ -1,8 +1,9 @@
 """The app served over real HTTP on a free loopback port, in a thread of the test process.
 
-A real server rather than an in-process ASGI call, so that the fuzzer sees what a client
+A real server rather than an in-process ASGI call, so that a client sees what any client
 sees (HTTP framing, raw bytes, the server's own answers) and reaches the app by a base
-URL and headers only, as any client (and, later, an authenticated one) does. Uvicorn
+URL and headers only; and so that requests sent at once are handled at once (the test
+client's transport handles one at a time), for the tests of races. Uvicorn
 rather than Granian: it runs in a thread, so the app's errors land in pytest's captured
 log next to the failing case, and the app is built from test settings, not the
 environment.
@@ -40,16 +41,16 @@ def serving(app: Litestar) -> Iterator[str]:
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="fuzz-server", daemon=True
+        target=server.run, kwargs={"sockets": [listener]}, name="test-server", daemon=True
     )
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not server.started:
             if not thread.is_alive():
-                raise RuntimeError("the fuzz server stopped during start-up (see the log)")
+                raise RuntimeError("the test server stopped during start-up (see the log)")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the fuzz server did not start in {STARTUP_TIMEOUT_SECONDS} s")
+                raise RuntimeError(f"the test server did not start in {STARTUP_TIMEOUT_SECONDS} s")
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:

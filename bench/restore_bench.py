@@ -51,16 +51,20 @@ from sqlalchemy import insert, select, text, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
 from uuid_utils.compat import uuid7  # noqa: E402
 
+from webapp.accounts.caller import Caller  # noqa: E402
+from webapp.accounts.models import Account  # noqa: E402
 from webapp.cache import NullReadCache  # noqa: E402
 from webapp.db import create_database, create_engine, prepare_database  # noqa: E402
 from webapp.jobs.broker import queue_name  # noqa: E402
 from webapp.jobs.models import Job  # noqa: E402
 from webapp.jobs.queue import JobQueue  # noqa: E402
+from webapp.lists.models import TaskList  # noqa: E402
 from webapp.restore.schemas import RestoreJobCreate  # noqa: E402
 from webapp.restore.service import RestoreJobService  # noqa: E402
 from webapp.restore.trash import restore_batch  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Task  # noqa: E402
+from webapp.tasks.queries import owned_by  # noqa: E402
 from webapp.worker import JOB_KINDS  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -110,10 +114,21 @@ def redis_reachable() -> bool:
         return False
 
 
-async def seed(engine: AsyncEngine, deleted_at: datetime.datetime) -> None:
+async def seed(engine: AsyncEngine, deleted_at: datetime.datetime) -> Caller:
+    """One account, its Inbox, and all the tasks in it (in the trash); returns the
+    account as the jobs' caller."""
+    account = Account(email="bench@example.com", name="Bench", password_hash="-")
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        session.add(account)
+        await session.flush()
+        inbox = TaskList.inbox_for(account.id)
+        session.add(inbox)
+        await session.commit()
     rows = [
         {
             "id": uuid7(),
+            "owner_id": account.id,
+            "list_id": inbox.id,
             "title": f"Bench task {n}",
             "notes": "",
             "priority": n % 4,
@@ -128,6 +143,7 @@ async def seed(engine: AsyncEngine, deleted_at: datetime.datetime) -> None:
         for start in range(0, TASKS, 5000):
             await session.execute(insert(Task), rows[start : start + 5000])
         await session.commit()
+    return Caller(account.id)
 
 
 async def trash_everything(engine: AsyncEngine, deleted_at: datetime.datetime) -> None:
@@ -169,22 +185,28 @@ async def wait_for_purge(engine: AsyncEngine) -> float:
     return time.perf_counter() - started
 
 
-async def raw_restore(engine: AsyncEngine) -> float:
+async def raw_restore(engine: AsyncEngine, caller: Caller) -> float:
     """The floor: the worker's own UPDATE, once, for every row, in one transaction."""
     async with AsyncSession(engine) as session:
         started = time.perf_counter()
-        restored = await restore_batch(session, deleted_before=datetime.datetime.now(datetime.UTC))
+        restored = await restore_batch(
+            session,
+            owned_by(caller.account_id),
+            deleted_before=datetime.datetime.now(datetime.UTC),
+        )
         await session.commit()
         elapsed = time.perf_counter() - started
     assert restored == TASKS, f"raw UPDATE restored {restored} of {TASKS}"
     return elapsed
 
 
-async def job_restore(engine: AsyncEngine, queue: JobQueue) -> tuple[float, float, int]:
+async def job_restore(
+    engine: AsyncEngine, queue: JobQueue, caller: Caller
+) -> tuple[float, float, int]:
     """A restore job of the whole trash: seconds to done, longest progress gap, steps."""
     async with AsyncSession(engine, expire_on_commit=False) as session:
         started = time.perf_counter()
-        job = await RestoreJobService(session, NullReadCache(), queue).create(
+        job = await RestoreJobService(session, NullReadCache(), caller, queue).create(
             RestoreJobCreate(all=True)
         )
     seen_at = [started]
@@ -346,18 +368,18 @@ async def main() -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     deleted_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
     print(f"seeding {TASKS:,} trashed tasks in {DATABASE} ...", flush=True)
-    await seed(engine, deleted_at)
+    caller = await seed(engine, deleted_at)
     rounds: list[Round] = []
     rss: dict[str, float] = {}
     try:
         with worker(env, log_path) as process:
             for number in range(1, ROUNDS + 1):
                 await wait_for_purge(engine)
-                raw = await raw_restore(engine)
+                raw = await raw_restore(engine, caller)
                 raw_purge = raw + await wait_for_purge(engine)
                 await trash_everything(engine, deleted_at)
                 await wait_for_purge(engine)
-                seconds, gap, steps = await job_restore(engine, queue)
+                seconds, gap, steps = await job_restore(engine, queue, caller)
                 await trash_everything(engine, deleted_at)
                 assert await count_in_trash(engine) == TASKS
                 rounds.append(Round(raw, raw_purge, seconds, gap, steps))

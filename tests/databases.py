@@ -14,7 +14,17 @@ from webapp.settings import Settings
 # not empty each other's tables: give each its own with TEST_MARIADB_DATABASE.
 MARIADB_TEST_DATABASE = os.environ.get("TEST_MARIADB_DATABASE", "tasks_test")
 # Tables emptied between MariaDB tests, children first.
-APP_TABLES = ("idempotency_key", "job_item", "job", "task", "invite", "api_token", "account")
+APP_TABLES = (
+    "idempotency_key",
+    "job_item",
+    "job",
+    "task",
+    "list_member",
+    "task_list",
+    "invite",
+    "api_token",
+    "account",
+)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

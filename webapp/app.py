@@ -41,8 +41,10 @@ from webapp.accounts.sessions import SESSION_STORE, local_session_store, session
 from webapp.accounts.throttle import LoginThrottle, MemoryAttemptCounts, RedisAttemptCounts
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
+from webapp.events.changes import Changes
 from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
+from webapp.lists.api import ListController
 from webapp.restore.api import RestoreJobController
 from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db_engine = engine
         app.state.read_cache = cache
+        app.state.changes = Changes(cache)
         app.state.job_queue = job_queue
         app.state.broker_status = job_queue.status
         job_queue.bind_app_loop(asyncio.get_running_loop())
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             MeController,
             TaskController,
             TrashController,
+            ListController,
             RestoreJobController,
             TaskPages,
             RestorePages,

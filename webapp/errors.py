@@ -46,3 +46,7 @@ class TooManyAttempts(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class Forbidden(DomainError):
+    """The caller may see the thing, but not do this to it (a viewer's write)."""

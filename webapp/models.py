@@ -3,6 +3,17 @@
 from webapp.accounts.models import Account, ApiToken, Invite
 from webapp.idempotency.models import IdempotencyRecord
 from webapp.jobs.models import Job, JobItem
+from webapp.lists.models import ListMember, TaskList
 from webapp.tasks.models import Task
 
-__all__ = ["Account", "ApiToken", "IdempotencyRecord", "Invite", "Job", "JobItem", "Task"]
+__all__ = [
+    "Account",
+    "ApiToken",
+    "IdempotencyRecord",
+    "Invite",
+    "Job",
+    "JobItem",
+    "ListMember",
+    "Task",
+    "TaskList",
+]

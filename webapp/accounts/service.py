@@ -25,6 +25,7 @@ from webapp.clock import utcnow
 from webapp.errors import Conflict, InvalidInput, NotFound
 from webapp.idempotency.models import IdempotencyRecord
 from webapp.jobs.models import Job
+from webapp.lists.models import TaskList
 from webapp.settings import Registration
 from webapp.tasks.models import Task
 from webapp.text import control_character, is_visible
@@ -145,8 +146,11 @@ class AccountService:
             raise InvalidInput({"email": EMAIL_TAKEN}) from None
         if invite is not None:
             await invites.use(self.session, invite, account.id, now)
+        inbox = TaskList.inbox_for(account.id)
+        self.session.add(inbox)
+        await self.session.flush()
         if first:
-            await self._claim_unowned(account.id)
+            await self._claim_unowned(account.id, inbox.id)
         created = to_read(account)
         await self.session.commit()
         return created
@@ -155,15 +159,21 @@ class AccountService:
         found = await self.session.scalar(select(exists().where(Account.email == email)))
         return bool(found)
 
-    async def _claim_unowned(self, account_id: UUID) -> None:
-        # Tasks and jobs from before accounts existed belong to the first account.
-        for model in (Task, Job):
-            await self.session.execute(
-                update(model)
-                .where(model.owner_id.is_(None))
-                .values(owner_id=account_id)
-                .execution_options(synchronize_session=False)
-            )
+    async def _claim_unowned(self, account_id: UUID, inbox_id: UUID) -> None:
+        # Tasks and jobs from before accounts existed belong to the first account; the
+        # tasks go to its Inbox.
+        await self.session.execute(
+            update(Task)
+            .where(Task.owner_id.is_(None))
+            .values(owner_id=account_id, list_id=inbox_id)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.execute(
+            update(Job)
+            .where(Job.owner_id.is_(None))
+            .values(owner_id=account_id)
+            .execution_options(synchronize_session=False)
+        )
 
     # ------------------------------------------------------------ log-in
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.cache import ReadCache
+from webapp.events.changes import Changes, Feed
 from webapp.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,6 +37,13 @@ class JobContext:
     cache: ReadCache
     settings: Settings
     sender: JobSender | None = None
+    # Where changes go besides the cache: the live updates of open pages, if wired.
+    feed: Feed | None = None
+
+    @property
+    def changes(self) -> Changes:
+        return Changes(self.cache, self.feed)
+
     stopping: Callable[[], bool] = _never
 
 
@@ -52,6 +60,10 @@ def _nothing_to_add(job: Job) -> None:
     return None
 
 
+async def _its_owner(context: JobContext, job: Job) -> set[UUID]:
+    return {job.owner_id} if job.owner_id is not None else set()
+
+
 @dataclass(frozen=True, slots=True)
 class JobKind:
     """A kind of job. `name` names its Dramatiq actor and queue (`<prefix><name>`).
@@ -59,8 +71,11 @@ class JobKind:
     - `step(context, job)`: do the next batch, in the session's transaction, without
       committing (the runner commits it with the job's progress). Moves `job.cursor` on.
     - `finish(job)`: last touches on the row when the job is done (final counts).
+    - `audience(context, job)`: whose views a batch's changes touch (default: the job's
+      owner): they hear of each batch (cache scopes retired, open pages told).
     """
 
     name: str
     step: Callable[[JobContext, Job], Awaitable[Step]]
     finish: Callable[[Job], None] = _nothing_to_add
+    audience: Callable[[JobContext, Job], Awaitable[set[UUID]]] = _its_owner

@@ -37,9 +37,9 @@ import structlog
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from webapp.accounts.caller import cache_scope
 from webapp.clock import utcnow
 from webapp.errors import NotFound
+from webapp.events.changes import Change
 from webapp.jobs.kinds import JobContext, JobKind, JobSender
 from webapp.jobs.models import (
     ERROR_MAX_LENGTH,
@@ -139,9 +139,11 @@ async def run(context: JobContext, kind: JobKind, job_id: UUID) -> Job:
             job.done += step.done
             job.skipped += step.skipped
             job.updated_at = now
+            # Read in the batch's transaction: after the commit the row is expired.
+            audience = await kind.audience(context, job) if step.done else set()
             await session.commit()
-            if step.done and job.owner_id is not None:
-                await context.cache.invalidate([cache_scope(job.owner_id)])
+            if step.done:
+                await context.changes.publish(Change.of(audience))
             if step.last:
                 # Only after the cache bump: a page that sees "done" and reloads the data
                 # must not be served what it was before the last batch. A crash right here

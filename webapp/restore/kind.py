@@ -18,9 +18,10 @@ from sqlalchemy import select
 
 from webapp.jobs.kinds import JobContext, JobKind, Step
 from webapp.jobs.models import Job, JobItem
+from webapp.lists import access
 from webapp.restore import trash
 from webapp.restore.schemas import RestoreScope
-from webapp.restore.service import RESTORE_KIND
+from webapp.restore.service import RESTORE_KIND, restorable_by
 from webapp.restore.trash import TrashCursor
 
 
@@ -49,12 +50,12 @@ async def _step_through_trash(context: JobContext, job: Job, batch_size: int) ->
         after = TrashCursor(
             datetime.datetime.fromisoformat(job.cursor["deleted_at"]), UUID(job.cursor["task_id"])
         )
-    owner = _owner(job)
+    scope = await restorable_by(context.session, _owner(job))
     through = await trash.trash_cursor(
-        context.session, owner, deleted_before=job.created_at, after=after, offset=batch_size - 1
+        context.session, scope, deleted_before=job.created_at, after=after, offset=batch_size - 1
     )
     restored = await trash.restore_batch(
-        context.session, owner, deleted_before=job.created_at, after=after, through=through
+        context.session, scope, deleted_before=job.created_at, after=after, through=through
     )
     if through is not None:
         job.cursor = {"deleted_at": through.deleted_at.isoformat(), "task_id": str(through.task_id)}
@@ -68,8 +69,9 @@ async def _step_through_items(context: JobContext, job: Job, batch_size: int) ->
     ids = list(await context.session.scalars(query.order_by(JobItem.item_id).limit(batch_size)))
     if not ids:
         return Step(done=0, skipped=0, last=True)
+    scope = await restorable_by(context.session, _owner(job))
     restored = await trash.restore_batch(
-        context.session, _owner(job), deleted_before=job.created_at, ids=ids
+        context.session, scope, deleted_before=job.created_at, ids=ids
     )
     job.cursor = {"task_id": str(ids[-1])}
     return Step(done=restored, skipped=len(ids) - restored, last=len(ids) < batch_size)
@@ -85,4 +87,9 @@ def _finish(job: Job) -> None:
     job.total = max(job.total, job.done + job.skipped)
 
 
-RESTORE = JobKind(name=RESTORE_KIND, step=_step, finish=_finish)
+async def _audience(context: JobContext, job: Job) -> set[UUID]:
+    # Restored tasks may be in any list the owner edits: all who see those hear of it.
+    return await access.audience_of_account(context.session, _owner(job))
+
+
+RESTORE = JobKind(name=RESTORE_KIND, step=_step, finish=_finish, audience=_audience)

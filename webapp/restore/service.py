@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.accounts.caller import Caller
@@ -20,11 +20,20 @@ from webapp.errors import InvalidInput, NotFound
 from webapp.jobs import runner
 from webapp.jobs.kinds import JobSender
 from webapp.jobs.models import Job, JobItem, JobStatus, percent_done
+from webapp.lists import access
 from webapp.restore import trash
 from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead, RestoreScope
+from webapp.tasks import queries
 
 # The kind of job (`webapp.restore.kind`): its actor and queue are named after it.
 RESTORE_KIND = "restore"
+
+
+async def restorable_by(session: AsyncSession, account_id: UUID) -> ColumnElement[bool]:
+    """The tasks an account may restore now: what its jobs walk (at each batch, with the
+    rights of that moment)."""
+    shared = await access.memberships(session, account_id)
+    return queries.restorable(account_id, [i for i, role in shared.items() if role.writes])
 
 
 def to_read(job: Job) -> RestoreJobRead:
@@ -69,9 +78,9 @@ class RestoreJobService:
         """Record a restore job, then hand it to the workers.
 
         `ids`: the tasks to restore (1 to RESTORE_MAX_IDS; duplicates count once). Ids of
-        unknown tasks, of other accounts' tasks, or of tasks not in the trash are counted
-        as skipped at once. `all`: every task in the caller's trash deleted before the job
-        was created.
+        unknown tasks, of tasks the caller may not restore, or of tasks not in the trash
+        are counted as skipped at once. `all`: every task in the caller's trash (of its
+        lists and those it edits) deleted before the job was created.
         Bad input raises InvalidInput and records nothing. If the message cannot be sent
         (broker down), the job stays queued and a sweep sends it later.
         """
@@ -87,12 +96,14 @@ class RestoreJobService:
         job.done = 0
         if ids is None:
             job.params = {"scope": RestoreScope.ALL.value}
-            job.total = await trash.trash_size(self.session, self.owner, deleted_before=now)
+            job.total = await trash.trash_size(
+                self.session, await self._restorable(), deleted_before=now
+            )
             job.skipped = 0
             trashed: list[UUID] = []
         else:
             job.params = {"scope": RestoreScope.SELECTED.value}
-            trashed = sorted(await trash.in_trash(self.session, self.owner, ids))
+            trashed = sorted(await trash.in_trash(self.session, await self._restorable(), ids))
             job.total = len(ids)
             job.skipped = len(ids) - len(trashed)
         self.session.add(job)
@@ -106,6 +117,9 @@ class RestoreJobService:
         await self.session.commit()
         await runner.send(self.sender, RESTORE_KIND, created.id)
         return created
+
+    async def _restorable(self) -> ColumnElement[bool]:
+        return await restorable_by(self.session, self.owner)
 
     @staticmethod
     def _validate(request: RestoreJobCreate) -> list[UUID] | None:

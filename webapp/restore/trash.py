@@ -1,8 +1,8 @@
 """The trash as a restore job walks it: counted, checked and restored in keyset batches.
 
-Restore jobs alone use these statements, each on one owner's tasks only. None of them
-commits: a job commits each batch together with its progress, then bumps the read cache
-itself.
+Restore jobs alone use these statements, each within a scope: the tasks its account may
+restore (`webapp.tasks.queries.restorable`). None of them commits: a job commits each
+batch together with its progress, then publishes the change itself.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.clock import utcnow
+from webapp.lists.models import TaskList
 from webapp.tasks.models import Task
-from webapp.tasks.queries import count, owned_by
+from webapp.tasks.queries import count
 
 
 class TrashCursor(NamedTuple):
@@ -33,6 +34,13 @@ class TrashCursor(NamedTuple):
 # not (they scan), so for them the comparison is spelt out and the index named: their
 # planner may otherwise range on another index that starts with deleted_at only.
 _TRASH_INDEX_HINT = "FORCE INDEX (ix_task_trash)"
+
+
+_INBOX_OF_OWNER = (
+    select(TaskList.id)
+    .where(TaskList.owner_id == Task.owner_id, TaskList.is_inbox.is_(True))
+    .scalar_subquery()
+)
 
 
 def _is_mysql(session: AsyncSession) -> bool:
@@ -63,26 +71,29 @@ def _up_to(cursor: TrashCursor, *, mysql: bool) -> ColumnElement[bool]:
     )
 
 
-def _trashed_by(owner: UUID, deleted_before: datetime.datetime) -> tuple[ColumnElement[bool], ...]:
-    return (owned_by(owner), Task.deleted_at.is_not(None), Task.deleted_at <= deleted_before)
+def _trashed_by(
+    scope: ColumnElement[bool], deleted_before: datetime.datetime
+) -> tuple[ColumnElement[bool], ...]:
+    return (scope, Task.deleted_at.is_not(None), Task.deleted_at <= deleted_before)
 
 
 async def trash_size(
-    session: AsyncSession, owner: UUID, *, deleted_before: datetime.datetime
+    session: AsyncSession, scope: ColumnElement[bool], *, deleted_before: datetime.datetime
 ) -> int:
-    """How many of the owner's tasks in the trash were deleted at or before
-    `deleted_before`."""
-    return await count(session, _trashed_by(owner, deleted_before))
+    """How many tasks of `scope` in the trash were deleted at or before `deleted_before`."""
+    return await count(session, _trashed_by(scope, deleted_before))
 
 
-async def in_trash(session: AsyncSession, owner: UUID, ids: Sequence[UUID]) -> set[UUID]:
-    """Which of `ids` are the owner's tasks in the trash now."""
+async def in_trash(
+    session: AsyncSession, scope: ColumnElement[bool], ids: Sequence[UUID]
+) -> set[UUID]:
+    """Which of `ids` are tasks of `scope` in the trash now."""
     found: set[UUID] = set()
     # Chunked so that no statement carries more bound values than a database accepts.
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         rows = await session.scalars(
-            select(Task.id).where(owned_by(owner), Task.id.in_(chunk), Task.deleted_at.is_not(None))
+            select(Task.id).where(scope, Task.id.in_(chunk), Task.deleted_at.is_not(None))
         )
         found.update(rows)
     return found
@@ -90,14 +101,14 @@ async def in_trash(session: AsyncSession, owner: UUID, ids: Sequence[UUID]) -> s
 
 async def trash_cursor(
     session: AsyncSession,
-    owner: UUID,
+    scope: ColumnElement[bool],
     *,
     deleted_before: datetime.datetime,
     after: TrashCursor | None,
     offset: int,
 ) -> TrashCursor | None:
-    """The place of the `offset`-th task (from 0) of the owner's trash deleted at or
-    before `deleted_before`, counting after `after`; None when fewer tasks are left.
+    """The place of the `offset`-th task (from 0) of the trash within `scope` deleted
+    at or before `deleted_before`, counting after `after`; None when fewer tasks are left.
 
     With `restore_batch(after=..., through=...)` it walks the trash in batches by keyset
     on the (deleted_at, id) index: each batch seeks straight to where the last one
@@ -107,7 +118,7 @@ async def trash_cursor(
     row = (
         await session.execute(
             select(Task.deleted_at, Task.id)
-            .where(*_trashed_by(owner, deleted_before), *_beyond(after, mysql=mysql))
+            .where(*_trashed_by(scope, deleted_before), *_beyond(after, mysql=mysql))
             .order_by(Task.deleted_at, Task.id)
             .offset(offset)
             .limit(1)
@@ -119,14 +130,14 @@ async def trash_cursor(
 
 async def restore_batch(
     session: AsyncSession,
-    owner: UUID,
+    scope: ColumnElement[bool],
     *,
     deleted_before: datetime.datetime,
     ids: Sequence[UUID] | None = None,
     after: TrashCursor | None = None,
     through: TrashCursor | None = None,
 ) -> int:
-    """Restore, in one UPDATE, the owner's tasks in the trash deleted at or before
+    """Restore, in one UPDATE, tasks of `scope` in the trash deleted at or before
     `deleted_before`:
     those among `ids`, or else those placed after `after` up to `through` (included) in
     the trash's (deleted_at, id) order. Returns how many were restored.
@@ -136,18 +147,24 @@ async def restore_batch(
     """
     mysql = _is_mysql(session)
     if through is None:
-        where = [*_trashed_by(owner, deleted_before)]
+        where = [*_trashed_by(scope, deleted_before)]
     else:
         # `through` lies at or before `deleted_before`, so it bounds the batch alone;
         # with no second upper bound, SQLite ranges on both ends of the index.
-        where = [owned_by(owner), Task.deleted_at.is_not(None), _up_to(through, mysql=mysql)]
+        where = [scope, Task.deleted_at.is_not(None), _up_to(through, mysql=mysql)]
     where += _beyond(after, mysql=mysql)
     if ids is not None:
         where.append(Task.id.in_(ids))
     statement = (
         update(Task)
         .where(*where)
-        .values(deleted_at=None, updated_at=utcnow(), version=Task.version + 1)
+        .values(
+            deleted_at=None,
+            # A task whose list was deleted meanwhile goes to its owner's Inbox.
+            list_id=func.coalesce(Task.list_id, _INBOX_OF_OWNER),
+            updated_at=utcnow(),
+            version=Task.version + 1,
+        )
         .execution_options(synchronize_session=False)
     )
     if ids is None and (after is not None or through is not None):

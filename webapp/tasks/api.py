@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,11 +9,9 @@ from litestar import Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.openapi.spec import Example
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from webapp.errors import InvalidInput
 from webapp.idempotency.middleware import IdempotencyKey
 from webapp.tasks.deps import DEPENDENCIES
 from webapp.tasks.schemas import (
@@ -30,7 +27,7 @@ from webapp.tasks.schemas import (
     TaskUpdate,
 )
 from webapp.tasks.service import OFFSET_MAX, TaskService
-from webapp.web.api import ApiController
+from webapp.web.api import ApiController, IfMatch, parse_if_match
 from webapp.web.problems import problem_responses
 
 CACHE_HEADER = ResponseHeader(
@@ -59,29 +56,6 @@ def etag(task: TaskRead) -> str:
     return f'"{task.version}"'
 
 
-# An If-Match header (RFC 9110): * or a list of entity-tags, weak or strong. This API's
-# ETags are task versions ("3"); any other well-formed tag simply matches no version. A
-# version without its quotes (3), which clients send too, is taken as that version.
-_TAG = r'(W/)?"[!#-~\x80-\xff]*"|[0-9]{1,9}'
-IF_MATCH_PATTERN = rf"^[ \t]*(\*|({_TAG})([ \t]*,[ \t]*({_TAG}))*)[ \t]*$"
-_ENTITY_TAG = re.compile(r'(?:W/)?"([!#-~\x80-\xff]*)"|([0-9]{1,9})')
-
-
-def parse_if_match(value: str) -> frozenset[int] | None:
-    """The versions an If-Match header names, or None for `*` (any). A tag that is not a
-    version of this API's ("abc") names none: the request then fails its precondition."""
-    if value.strip() == "*":
-        return None
-    if not re.fullmatch(IF_MATCH_PATTERN, value):
-        raise InvalidInput({"If-Match": 'must be an ETag of this API, e.g. "3"'})
-    # isascii too: "²".isdigit() is true, and int("²") fails.
-    return frozenset(
-        int(tag)
-        for quoted, bare in _ENTITY_TAG.findall(value)
-        if (tag := quoted or bare).isascii() and tag.isdigit() and len(tag) <= 9
-    )
-
-
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100")]
 Offset = Annotated[
     int,
@@ -92,6 +66,22 @@ Search = Annotated[
 ]
 StatusFilter = Annotated[Status, QueryParameter(description="all, active or completed")]
 Sort = Annotated[SortKey, QueryParameter(description="What to order by")]
+InList = Annotated[
+    UUID | None,
+    QueryParameter(
+        name="list",
+        description="Only this list's tasks (one you own or that is shared with you); "
+        "left out: every list",
+    ),
+]
+ChangedList = Annotated[
+    UUID | None,
+    QueryParameter(
+        name="list",
+        description="Only this list's tasks (one you own or edit); left out: every list "
+        "you may change",
+    ),
+]
 Order = Annotated[SortOrder, QueryParameter(description="asc or desc")]
 
 
@@ -105,7 +95,7 @@ class TaskController(ApiController):
         summary="List tasks",
         description="Live tasks (not in the trash), filtered, searched, sorted and paginated.",
         response_headers=[CACHE_HEADER],
-        responses=problem_responses(400),
+        responses=problem_responses(400, 404),
     )
     async def list_tasks(
         self,
@@ -116,18 +106,25 @@ class TaskController(ApiController):
         order: Order = SortOrder.DESC,
         limit: Limit = 50,
         offset: Offset = 0,
+        list_id: InList = None,
     ) -> Response[TaskPage]:
-        query = TaskQuery(status=status, q=q, sort=sort, order=order, limit=limit, offset=offset)
+        query = TaskQuery(
+            status=status, list_id=list_id, q=q, sort=sort, order=order, limit=limit, offset=offset
+        )
         return encoded_page(await task_service.list_tasks_json(query), task_service)
 
     @get(
         "/counts",
         summary="Count active, completed and trashed tasks",
+        description="Active and completed of one list, or of every list you read; the "
+        "trash you may restore from.",
         response_headers=[CACHE_HEADER],
-        responses=problem_responses(),
+        responses=problem_responses(400, 404),
     )
-    async def count_tasks(self, task_service: NamedDependency[TaskService]) -> Response[TaskCounts]:
-        counts = await task_service.counts()
+    async def count_tasks(
+        self, task_service: NamedDependency[TaskService], list_id: InList = None
+    ) -> Response[TaskCounts]:
+        counts = await task_service.counts(list_id)
         return Response(counts, headers=cache_status(task_service))
 
     @post(
@@ -140,7 +137,7 @@ class TaskController(ApiController):
             ),
             ETAG_HEADER,
         ],
-        responses=problem_responses(400, 409, 413, 422),
+        responses=problem_responses(400, 403, 404, 409, 413, 422),
     )
     async def create_task(
         self,
@@ -175,25 +172,14 @@ class TaskController(ApiController):
             "the body or as an `If-Match` ETag: a stale one gets 409 (body) or 412 (header)."
         ),
         response_headers=[ETAG_HEADER],
-        responses=problem_responses(400, 404, 409, 412, 413),
+        responses=problem_responses(400, 403, 404, 409, 412, 413),
     )
     async def update_task(
         self,
         task_service: NamedDependency[TaskService],
         task_id: FromPath[UUID],
         data: JSONBody[TaskUpdate],
-        # A string (not str | None): a document that said "string or null" led clients
-        # (and the fuzzer) to send the header as the text "null".
-        if_match: Annotated[
-            str,
-            HeaderParameter(
-                name="If-Match",
-                required=False,
-                pattern=IF_MATCH_PATTERN,
-                description='The version you edited, as its ETag: "3" (or W/"3"); * for any',
-                examples=[Example(summary="version 3", value='"3"')],
-            ),
-        ] = "*",
+        if_match: IfMatch = "*",
     ) -> Response[TaskRead]:
         task = await task_service.update(task_id, data, expected_version=parse_if_match(if_match))
         return Response(task, headers={"ETag": etag(task)})
@@ -202,7 +188,7 @@ class TaskController(ApiController):
         "/{task_id:uuid}",
         summary="Move a task to the trash",
         status_code=HTTP_204_NO_CONTENT,
-        responses=problem_responses(400, 404),
+        responses=problem_responses(400, 403, 404),
     )
     async def delete_task(
         self, task_service: NamedDependency[TaskService], task_id: FromPath[UUID]
@@ -214,7 +200,7 @@ class TaskController(ApiController):
         summary="Mark a task completed",
         description="Completing a completed task changes nothing.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def complete_task(
         self,
@@ -229,7 +215,7 @@ class TaskController(ApiController):
         summary="Mark a task active again",
         description="Reopening an active task changes nothing.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def reopen_task(
         self,
@@ -244,7 +230,7 @@ class TaskController(ApiController):
         summary="Restore a task from the trash",
         description="A task that is not in the trash is returned unchanged (200).",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 404, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def restore_task(
         self,
@@ -258,34 +244,43 @@ class TaskController(ApiController):
         "/clear-completed",
         summary="Move every completed task to the trash",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def clear_completed(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
+        self,
+        task_service: NamedDependency[TaskService],
+        list_id: ChangedList = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> BulkResult:
-        return BulkResult(affected=await task_service.clear_completed())
+        return BulkResult(affected=await task_service.clear_completed(list_id))
 
     @post(
         "/complete-all",
         summary="Complete every active task",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def complete_all(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
+        self,
+        task_service: NamedDependency[TaskService],
+        list_id: ChangedList = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> BulkResult:
-        return BulkResult(affected=await task_service.complete_all())
+        return BulkResult(affected=await task_service.complete_all(list_id))
 
     @post(
         "/reopen-all",
         summary="Reopen every completed task",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 409, 422),
+        responses=problem_responses(400, 403, 404, 409, 422),
     )
     async def reopen_all(
-        self, task_service: NamedDependency[TaskService], idempotency_key: IdempotencyKey = ""
+        self,
+        task_service: NamedDependency[TaskService],
+        list_id: ChangedList = None,
+        idempotency_key: IdempotencyKey = "",
     ) -> BulkResult:
-        return BulkResult(affected=await task_service.reopen_all())
+        return BulkResult(affected=await task_service.reopen_all(list_id))
 
 
 class TrashController(ApiController):

@@ -18,7 +18,9 @@ async def provide_task_service(
 ) -> TaskService:
     # The service opens the request's session (the plugin's, closed after the response)
     # only when it needs the database: a read served from the cache never does.
-    return TaskService(partial(request_session, state, scope), state.read_cache, caller)
+    return TaskService(
+        partial(request_session, state, scope), state.read_cache, caller, state.changes
+    )
 
 
 DEPENDENCIES = {"task_service": Provide(provide_task_service)}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 # The table `owner_id` points at: mapped wherever these are, or no row could be written.
 from webapp.accounts.models import Account  # noqa: F401
 from webapp.db import AuditedBase, Timestamp
+from webapp.lists.models import TaskList  # noqa: F401
 
 TITLE_MAX_LENGTH = 200
 NOTES_MAX_LENGTH = 10_000
@@ -44,6 +45,13 @@ class Task(AuditedBase):
     # is served too. One account's list reads only that account's part of each index,
     # however many tasks others have.
     __table_args__ = (
+        # A list's own view: the same four orders, and its counts, within one list.
+        Index("ix_task_list_created", "list_id", "deleted_at", "created_at", "id"),
+        Index("ix_task_list_due", "list_id", "deleted_at", "due_date", "id"),
+        Index("ix_task_list_priority", "list_id", "deleted_at", "priority", "id"),
+        Index("ix_task_list_title", "list_id", "deleted_at", "title", "id"),
+        Index("ix_task_list_state", "list_id", "deleted_at", "completed_at"),
+        # "All tasks" of an account, its trash, its counts.
         Index("ix_task_live_created", "owner_id", "deleted_at", "created_at", "id"),
         Index("ix_task_live_due", "owner_id", "deleted_at", "due_date", "id"),
         Index("ix_task_live_priority", "owner_id", "deleted_at", "priority", "id"),
@@ -53,10 +61,16 @@ class Task(AuditedBase):
         Index("ix_task_state", "owner_id", "deleted_at", "completed_at"),
     )
 
+    # The owner of the task's list (who may see it in the trash once its list is gone).
     # Null only for tasks made before accounts existed, until the first account claims
     # them (migration 0005, `AccountService.sign_up`).
     owner_id: Mapped[UUID | None] = mapped_column(
         GUID(length=16), ForeignKey("account.id", ondelete="CASCADE"), default=None
+    )
+    # Every live task is in a list. Null for a task in the trash whose list was deleted
+    # (restoring it puts it in its owner's Inbox), and for unclaimed tasks from before.
+    list_id: Mapped[UUID | None] = mapped_column(
+        GUID(length=16), ForeignKey("task_list.id", ondelete="SET NULL"), default=None
     )
 
     # Titles sort as people read them, whatever the case: MySQL's default collation already

@@ -2,14 +2,14 @@
 
 The service decides what may be read and caches it; this module only turns a query into
 statements on a session. Every statement is scoped by construction: each function takes
-the owner whose tasks it reads, and `owned_by` is the first condition of every WHERE.
-`filters` is the one definition of which tasks a list shows: the page's rows, its total
-and `is_listed` (does the list show this task now?) all use it.
+the scope (a condition from `readable`, `restorable` or `in_list`) as the first condition
+of its WHERE. `filters` is the one definition of which tasks a list shows: the page's
+rows, its total and `is_listed` (does the list show this task now?) all use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +32,7 @@ _PRIORITY_LABELS = {int(p): p.label for p in Priority}
 # 50 structs straight from rows costs a fraction of hydrating 50 mapped objects.
 READ_COLUMNS = (
     Task.id,
+    Task.list_id,
     Task.title,
     Task.notes,
     Task.priority,
@@ -54,6 +55,7 @@ def to_read(row: Any) -> TaskRead:
     """A row of READ_COLUMNS (or a Task) as readers see it."""
     return TaskRead(
         id=row.id,
+        list_id=row.list_id,
         title=row.title,
         notes=row.notes,
         priority=_PRIORITY_LABELS[row.priority],  # type: ignore[arg-type]
@@ -71,15 +73,34 @@ def _escape_like(text: str) -> str:
 
 
 def owned_by(owner: UUID) -> ColumnElement[bool]:
-    """The tasks of one account: what any of its reads and writes may touch."""
+    """The tasks of one account's own lists (and of its lists deleted since)."""
     return Task.owner_id == owner
 
 
-def filters(owner: UUID, query: TaskQuery) -> list[ColumnElement[bool]]:
-    """Which of the owner's tasks the list `query` describes: live or trashed, status,
+def readable(account: UUID, shared: Collection[UUID]) -> ColumnElement[bool]:
+    """The tasks an account may read: those of its lists and of the lists shared with it.
+    Without shared lists, a condition on the owner alone, which the owner-led indexes
+    serve."""
+    if not shared:
+        return owned_by(account)
+    return or_(owned_by(account), Task.list_id.in_(sorted(shared)))
+
+
+def restorable(account: UUID, edited: Collection[UUID]) -> ColumnElement[bool]:
+    """The tasks an account may change, restore or purge: those of its own lists (and
+    of its deleted lists) and of the lists it edits."""
+    return readable(account, edited)
+
+
+def in_list(list_id: UUID) -> ColumnElement[bool]:
+    return Task.list_id == list_id
+
+
+def filters(scope: ColumnElement[bool], query: TaskQuery) -> list[ColumnElement[bool]]:
+    """Which tasks of `scope` the list `query` describes: live or trashed, status,
     search."""
     where: list[ColumnElement[bool]] = [
-        owned_by(owner),
+        scope,
         Task.deleted_at.is_not(None) if query.trash else Task.deleted_at.is_(None),
     ]
     if query.status is Status.ACTIVE:
@@ -96,25 +117,34 @@ def filters(owner: UUID, query: TaskQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-async def load_task(session: AsyncSession, owner: UUID, task_id: UUID) -> TaskRead | None:
-    statement = select(*READ_COLUMNS).where(owned_by(owner), Task.id == task_id)
+def visible(live: ColumnElement[bool], trashed: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A live task within `live`, or a task in the trash within `trashed`."""
+    return or_(and_(Task.deleted_at.is_(None), live), and_(Task.deleted_at.is_not(None), trashed))
+
+
+async def load_task(
+    session: AsyncSession, scope: ColumnElement[bool], task_id: UUID
+) -> TaskRead | None:
+    statement = select(*READ_COLUMNS).where(scope, Task.id == task_id)
     row = (await session.execute(statement)).one_or_none()
     return None if row is None else to_read(row)
 
 
-async def load_for_change(session: AsyncSession, owner: UUID, task_id: UUID) -> Task | None:
-    """The owner's task as a mapped object, as stored now (to change it)."""
+async def load_for_change(
+    session: AsyncSession, scope: ColumnElement[bool], task_id: UUID
+) -> Task | None:
+    """The task as a mapped object, as stored now (to change it), if `scope` has it."""
     statement = (
-        select(Task)
-        .where(owned_by(owner), Task.id == task_id)
-        .execution_options(populate_existing=True)
+        select(Task).where(scope, Task.id == task_id).execution_options(populate_existing=True)
     )
     return await session.scalar(statement)
 
 
-async def is_listed(session: AsyncSession, owner: UUID, task_id: UUID, query: TaskQuery) -> bool:
+async def is_listed(
+    session: AsyncSession, scope: ColumnElement[bool], task_id: UUID, query: TaskQuery
+) -> bool:
     """Whether the list `query` describes shows the task now (any page of it)."""
-    statement = select(exists().where(Task.id == task_id, *filters(owner, query)))
+    statement = select(exists().where(Task.id == task_id, *filters(scope, query)))
     return bool(await session.scalar(statement))
 
 
@@ -123,20 +153,21 @@ async def count(session: AsyncSession, where: Sequence[ColumnElement[bool]]) -> 
     return int(total or 0)
 
 
-async def load_counts(session: AsyncSession, owner: UUID) -> TaskCounts:
-    """Active, completed and trashed tasks, in one scan of the owner's part of the state
-    index."""
-    live = Task.deleted_at.is_(None)
+async def load_counts(
+    session: AsyncSession, live: ColumnElement[bool], trashed: ColumnElement[bool]
+) -> TaskCounts:
+    """Active and completed tasks within `live`, tasks in the trash within `trashed`:
+    each a scan of the state index's part of one scope."""
     row = (
         await session.execute(
             select(
-                func.count(case((and_(live, Task.completed_at.is_(None)), 1))),
-                func.count(case((and_(live, Task.completed_at.is_not(None)), 1))),
-                func.count(case((Task.deleted_at.is_not(None), 1))),
-            ).where(owned_by(owner))
+                func.count(case((Task.completed_at.is_(None), 1))),
+                func.count(case((Task.completed_at.is_not(None), 1))),
+            ).where(live, Task.deleted_at.is_(None))
         )
     ).one()
-    return TaskCounts(active=row[0], completed=row[1], trash=row[2])
+    trash = await count(session, [trashed, Task.deleted_at.is_not(None)])
+    return TaskCounts(active=row[0], completed=row[1], trash=trash)
 
 
 async def _rows(
@@ -150,9 +181,12 @@ async def _rows(
     return [to_read(row) for row in await session.execute(statement)]
 
 
-async def load_page(session: AsyncSession, owner: UUID, query: TaskQuery) -> TaskPage:
-    """One page of the list `query` describes, and how many tasks it holds in all."""
-    where = filters(owner, query)
+async def load_page(
+    session: AsyncSession, scope: ColumnElement[bool], query: TaskQuery
+) -> TaskPage:
+    """One page of the list `query` describes within `scope`, and how many tasks it
+    holds in all."""
+    where = filters(scope, query)
     total = await count(session, where)
     descending = query.order is SortOrder.DESC
 

@@ -95,6 +95,13 @@ class TaskRead(msgspec.Struct, kw_only=True):
     """A task as readers see it. `completed_at` null = active; `deleted_at` set = in trash."""
 
     id: TaskId
+    list_id: Annotated[
+        UUID | None,
+        msgspec.Meta(
+            description="The list it is in (null: in the trash, its list deleted)",
+            examples=["01938c5e-8a4b-7c2d-9e0f-123456789abd"],
+        ),
+    ]
     title: Title
     notes: Notes
     priority: PriorityChoice
@@ -123,8 +130,19 @@ class TaskCounts(msgspec.Struct, kw_only=True):
     trash: Count
 
 
+ListId = Annotated[
+    UUID,
+    msgspec.Meta(
+        description="A list you own or edit", examples=["01938c5e-8a4b-7c2d-9e0f-123456789abd"]
+    ),
+]
+
+
 class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new task; `list_id` says where (default: your Inbox)."""
+
     title: Title
+    list_id: ListId | None = None
     notes: Notes = ""
     priority: PriorityChoice = "none"
     due_date: DueDate | None = None
@@ -138,6 +156,8 @@ class TaskUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
+    # Moves the task to another list (one you own or edit).
+    list_id: ListId | msgspec.UnsetType = msgspec.UNSET
     notes: Notes | msgspec.UnsetType = msgspec.UNSET
     priority: PriorityChoice | msgspec.UnsetType = msgspec.UNSET
     due_date: DueDate | msgspec.UnsetType | None = msgspec.UNSET
@@ -155,6 +175,8 @@ class TaskQuery(msgspec.Struct, kw_only=True, frozen=True):
 
     status: Status = Status.ALL
     trash: bool = False
+    # One list's tasks; None: every list the caller may read ("All tasks").
+    list_id: UUID | None = None
     q: str = ""
     sort: SortKey = SortKey.CREATED
     order: SortOrder = SortOrder.DESC
@@ -163,7 +185,8 @@ class TaskQuery(msgspec.Struct, kw_only=True, frozen=True):
 
     def cache_key(self) -> str:
         return (
-            f"list:{self.status.value}:{int(self.trash)}:{self.sort.value}:{self.order.value}:"
+            f"list:{self.list_id.hex if self.list_id else 'all'}:{self.status.value}:"
+            f"{int(self.trash)}:{self.sort.value}:{self.order.value}:"
             f"{self.limit}:{self.offset}:{self.q}"
         )
 

@@ -1,10 +1,13 @@
 """TaskService: every rule about tasks lives here, and nowhere else.
 
 Both front doors (the JSON API and the HTML pages) and the restore worker call these
-methods, for a caller: every read and write touches that account's tasks only, and
-another account's task is as unknown as one that never existed (NotFound). Reads go
-through the caller's scope of the read cache (`webapp.cache.reads`) and the SQL of
-`webapp.tasks.queries`; every write commits and then invalidates that scope.
+methods, for a caller: what it may read and change is the policy of lists
+(`webapp.lists.access`): the tasks of its own lists, and of the lists shared with it
+(changes only as their editor). A task it may not see is as unknown as one that never
+existed (NotFound); one it may see but not change is Forbidden. Reads go through the
+caller's scope of the read cache (`webapp.cache.reads`) and the SQL of
+`webapp.tasks.queries`; every write commits and then publishes a Change to everyone who
+sees the list (their cache scopes are retired; open pages are told).
 """
 
 from __future__ import annotations
@@ -12,19 +15,22 @@ from __future__ import annotations
 import asyncio
 import datetime
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.accounts.caller import Caller
 from webapp.cache import CachedReads, ReadCache
 from webapp.clock import utcnow
-from webapp.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from webapp.events.changes import Change, Changes
+from webapp.lists import access
+from webapp.lists.models import Role, TaskList
 from webapp.tasks import queries
 from webapp.tasks.models import NOTES_MAX_LENGTH, TITLE_MAX_LENGTH, Priority, Task
 from webapp.tasks.schemas import TaskCounts, TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
@@ -104,6 +110,7 @@ class TaskService:
         session: AsyncSession | Callable[[], AsyncSession],
         cache: ReadCache,
         caller: Caller,
+        changes: Changes | None = None,
     ) -> None:
         # Given a callable, the session is opened on first use: a read served from the
         # cache then never opens (nor closes) one, which is most of what a hit costs.
@@ -115,8 +122,14 @@ class TaskService:
             self._open_session = session
         self.cache = cache
         self.caller = caller
-        self.owner = caller.account_id
+        self.me = caller.account_id
+        self.changes = changes or Changes(cache)
         self.reads = CachedReads(cache, caller.cache_scope, lambda: self._session)
+        # The lists shared with the caller, and its role on each (read on first need).
+        self._shared: dict[UUID, Role] | None = None
+        # The lists the change being made touches (whose audience hears of it).
+        self._touched: set[UUID | None] = set()
+        self._orphans_of: set[UUID] = set()
 
     @property
     def session(self) -> AsyncSession:
@@ -131,15 +144,44 @@ class TaskService:
         """Whether the last read was served from the cache (the API's X-Cache)."""
         return self.reads.last_hit
 
+    # ---------------------------------------------------------------- scopes
+
+    async def shared(self) -> dict[UUID, Role]:
+        if self._shared is None:
+            self._shared = await access.memberships(self.session, self.me)
+        return self._shared
+
+    async def _readable(self) -> ColumnElement[bool]:
+        return queries.readable(self.me, list(await self.shared()))
+
+    async def _restorable(self) -> ColumnElement[bool]:
+        edited = [list_id for list_id, role in (await self.shared()).items() if role.writes]
+        return queries.restorable(self.me, edited)
+
+    async def _visible(self) -> ColumnElement[bool]:
+        """Live tasks the caller may read; tasks in the trash it may restore."""
+        return queries.visible(await self._readable(), await self._restorable())
+
+    async def _scope_of(self, query: TaskQuery) -> ColumnElement[bool]:
+        if query.list_id is not None:
+            await access.require(self.session, self.me, query.list_id, write=query.trash)
+            return queries.in_list(query.list_id)
+        return await (self._restorable() if query.trash else self._readable())
+
+    async def _role(self, task: Task) -> Role | None:
+        if task.owner_id == self.me:
+            return Role.OWNER
+        return (await self.shared()).get(task.list_id) if task.list_id else None
+
     # ---------------------------------------------------------------- reads
 
     async def get(self, task_id: UUID, *, where: Where = "live") -> TaskRead:
         """One task. `where` says where the caller expects it: live, in the trash, or any."""
-        task = await self.reads.value(
-            f"task:{task_id}",
-            TaskRead | None,
-            lambda: queries.load_task(self.session, self.owner, task_id),
-        )
+
+        async def load() -> TaskRead | None:
+            return await queries.load_task(self.session, await self._visible(), task_id)
+
+        task = await self.reads.value(f"task:{task_id}", TaskRead | None, load)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
         check_where(task_id, task.deleted_at is not None, where)
@@ -148,11 +190,11 @@ class TaskService:
     async def list_tasks(self, query: TaskQuery) -> TaskPage:
         """A page of tasks matching the query, plus how many match in all."""
         validate_query(query)
-        return await self.reads.value(
-            query.cache_key(),
-            TaskPage,
-            lambda: queries.load_page(self.session, self.owner, query),
-        )
+
+        async def load() -> TaskPage:
+            return await queries.load_page(self.session, await self._scope_of(query), query)
+
+        return await self.reads.value(query.cache_key(), TaskPage, load)
 
     async def list_tasks_json(self, query: TaskQuery) -> bytes:
         """The same page as `list_tasks`, as JSON: on a cache hit, the cached bytes as stored.
@@ -160,15 +202,22 @@ class TaskService:
         The JSON API's hot path: it skips decoding and re-encoding a page nobody reads.
         """
         validate_query(query)
-        return await self.reads.json(
-            query.cache_key(), lambda: queries.load_page(self.session, self.owner, query)
-        )
 
-    async def counts(self) -> TaskCounts:
-        """Active, completed and trashed task counts (one index scan, cached)."""
-        return await self.reads.value(
-            "counts", TaskCounts, lambda: queries.load_counts(self.session, self.owner)
-        )
+        async def load() -> TaskPage:
+            return await queries.load_page(self.session, await self._scope_of(query), query)
+
+        return await self.reads.json(query.cache_key(), load)
+
+    async def counts(self, list_id: UUID | None = None) -> TaskCounts:
+        """Active and completed tasks of one list (or of all the caller reads), and the
+        tasks in the caller's trash (index scans, cached)."""
+
+        async def load() -> TaskCounts:
+            live = await self._scope_of(TaskQuery(list_id=list_id))
+            return await queries.load_counts(self.session, live, await self._restorable())
+
+        key = f"counts:{list_id.hex if list_id else 'all'}"
+        return await self.reads.value(key, TaskCounts, load)
 
     async def is_listed(self, task: TaskRead, query: TaskQuery) -> bool:
         """Whether the list `query` describes shows `task` now (uncached).
@@ -177,7 +226,8 @@ class TaskService:
         without reading the list again. The database answers, with the list's own WHERE
         clause: its collation, not Python's, decides what a search matches.
         """
-        return await queries.is_listed(self.session, self.owner, task.id, query)
+        scope = await self._scope_of(query)
+        return await queries.is_listed(self.session, scope, task.id, query)
 
     # ---------------------------------------------------------------- writes
 
@@ -185,14 +235,39 @@ class TaskService:
         await self.session.commit()
         # After the commit, never before: a read between the two would cache old data
         # under the new generation.
-        await self.cache.invalidate([self.caller.cache_scope])
+        await self._publish()
+
+    async def _publish(self) -> None:
+        touched, self._touched = self._touched, set()
+        orphans_of, self._orphans_of = self._orphans_of, set()
+        audience = {self.me, *orphans_of}
+        lists = {list_id for list_id in touched if list_id is not None}
+        for list_id in lists:
+            audience |= await access.audience(self.session, list_id)
+        await self.changes.publish(Change.of(audience, lists))
 
     async def _load(self, task_id: UUID, where: Where) -> Task:
-        task = await queries.load_for_change(self.session, self.owner, task_id)
+        """The task, to change: NotFound unless the caller may see it, Forbidden unless
+        it may change it too."""
+        task = await queries.load_for_change(self.session, await self._visible(), task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
+        role = await self._role(task)
+        if role is None:  # pragma: no cover  (_visible and _role agree)
+            raise NotFound(f"task {task_id} does not exist")
+        if not role.writes:
+            raise Forbidden(
+                "you may read this task's list, not change it (ask its owner to make you an "
+                "editor)"
+            )
         check_where(task_id, task.deleted_at is not None, where)
+        self._touch(task)
         return task
+
+    def _touch(self, task: Task) -> None:
+        self._touched.add(task.list_id)
+        if task.list_id is None and task.owner_id is not None:
+            self._orphans_of.add(task.owner_id)
 
     async def _save(self, task: Task) -> TaskRead:
         # Read before the commit: a rollback expires `task`, and reloading an attribute
@@ -202,15 +277,24 @@ class TaskService:
             await self._commit()
         except StaleDataError:
             await self.session.rollback()
-            current = await queries.load_for_change(self.session, self.owner, task_id)
+            current = await queries.load_for_change(self.session, await self._visible(), task_id)
             raise StaleVersion(
                 "the task was changed by someone else; reload it and try again",
                 current_version=current.version if current else 0,
             ) from None
         return queries.to_read(task)
 
+    async def _writable_list(self, list_id: UUID | None) -> tuple[UUID, UUID]:
+        """A list the caller may add tasks to (default: its Inbox), and its owner."""
+        if list_id is None:
+            return await access.inbox_of(self.session, self.me), self.me
+        role = await access.require(self.session, self.me, list_id, write=True)
+        owner = self.me if role is Role.OWNER else await access.owner_of(self.session, list_id)
+        return list_id, owner
+
     async def create(self, data: TaskCreate) -> TaskRead:
-        """Add a task; the title is trimmed and must be 1 to 200 characters."""
+        """Add a task to a list (default: the caller's Inbox); the title is trimmed and
+        must be 1 to 200 characters."""
         errors: dict[str, str] = {}
         title = notes = ""
         try:
@@ -223,9 +307,11 @@ class TaskService:
             errors |= error.errors
         if errors:
             raise InvalidInput(errors)
+        list_id, owner = await self._writable_list(data.list_id)
         now = utcnow()
         task = Task(
-            owner_id=self.owner,
+            owner_id=owner,
+            list_id=list_id,
             title=title,
             notes=notes,
             priority=Priority.from_label(data.priority),
@@ -235,13 +321,14 @@ class TaskService:
             version=1,
         )
         self.session.add(task)
+        self._touch(task)
         return await self._save(task)
 
     async def _change(
         self,
         task_id: UUID,
         where: Where,
-        apply: Callable[[Task, datetime.datetime], bool],
+        apply: Callable[[Task, datetime.datetime], Awaitable[bool]],
         *,
         versioned: bool = False,
     ) -> TaskRead:
@@ -257,7 +344,9 @@ class TaskService:
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             task = await self._load(task_id, where)
             now = utcnow()
-            if not apply(task, now):
+            if not await apply(task, now):
+                self._touched.clear()
+                self._orphans_of.clear()
                 return queries.to_read(task)  # already so: nothing written
             task.updated_at = now
             try:
@@ -275,7 +364,8 @@ class TaskService:
         *,
         expected_version: int | frozenset[int] | None = None,
     ) -> TaskRead:
-        """Change some fields of a live task.
+        """Change some fields of a live task, or move it to another list (`list_id`: one
+        the caller may add to).
 
         The version in `changes` must be the stored one, and so must `expected_version`
         (from an If-Match header: one version, or a set of which one must be it); a stale
@@ -296,6 +386,9 @@ class TaskService:
                 errors |= error.errors
         if errors:
             raise InvalidInput(errors)
+        move_to: tuple[UUID, UUID] | None = None
+        if not isinstance(changes.list_id, msgspec.UnsetType):
+            move_to = await self._writable_list(changes.list_id)
         expectations: list[tuple[frozenset[int], bool]] = []
         if isinstance(changes.version, int):
             expectations.append((frozenset({changes.version}), False))
@@ -304,7 +397,7 @@ class TaskService:
                 expected_version = frozenset({expected_version})
             expectations.append((expected_version, True))
 
-        def apply(task: Task, now: datetime.datetime) -> bool:
+        async def apply(task: Task, now: datetime.datetime) -> bool:
             for expected, precondition in expectations:
                 if task.version not in expected:
                     named = ", ".join(str(v) for v in sorted(expected)) or "none of this task's"
@@ -333,12 +426,17 @@ class TaskService:
                 task.completed_at is not None
             ):
                 assign("completed_at", now if changes.completed else None)
+            if move_to is not None:
+                # The task belongs to its list's owner: moved, it is the new owner's.
+                assign("list_id", move_to[0])
+                assign("owner_id", move_to[1])
+                self._touch(task)
             return changed
 
         return await self._change(task_id, "live", apply, versioned=bool(expectations))
 
     async def _set_completed(self, task_id: UUID, completed: bool) -> TaskRead:
-        def apply(task: Task, now: datetime.datetime) -> bool:
+        async def apply(task: Task, now: datetime.datetime) -> bool:
             if (task.completed_at is not None) == completed:
                 return False  # already so: idempotent
             task.completed_at = now if completed else None
@@ -357,19 +455,23 @@ class TaskService:
     async def delete(self, task_id: UUID) -> TaskRead:
         """Move a live task to the trash; it can be restored until it is purged."""
 
-        def apply(task: Task, now: datetime.datetime) -> bool:
+        async def apply(task: Task, now: datetime.datetime) -> bool:
             task.deleted_at = now
             return True
 
         return await self._change(task_id, "live", apply)
 
     async def restore(self, task_id: UUID) -> TaskRead:
-        """Bring a task back from the trash, to its old place. A live task is left as it is."""
+        """Bring a task back from the trash, to its list, or to its owner's Inbox if the
+        list was deleted since. A live task is left as it is."""
 
-        def apply(task: Task, now: datetime.datetime) -> bool:
+        async def apply(task: Task, now: datetime.datetime) -> bool:
             if task.deleted_at is None:
                 return False
             task.deleted_at = None
+            if task.list_id is None and task.owner_id is not None:
+                task.list_id = await access.inbox_of(self.session, task.owner_id)
+                self._touch(task)
             return True
 
         return await self._change(task_id, "any", apply)
@@ -386,10 +488,23 @@ class TaskService:
             await self._load(task_id, "trash")  # NotFound if gone; Conflict if restored
             raise Conflict(f"task {task_id} was changed meanwhile; try again") from None
 
-    async def _bulk(self, *where: ColumnElement[bool], **values: Any) -> int:
+    async def _bulk_scope(self, list_id: UUID | None) -> ColumnElement[bool]:
+        """The tasks a bulk action may change: one list's (the caller must edit it), or
+        every task the caller may change."""
+        if list_id is not None:
+            await access.require(self.session, self.me, list_id, write=True)
+            self._touched.add(list_id)
+            return queries.in_list(list_id)
+        self._touched |= {i for i, role in (await self.shared()).items() if role.writes}
+        own = await self.session.scalars(select(TaskList.id).where(TaskList.owner_id == self.me))
+        self._touched |= set(own)
+        return await self._restorable()
+
+    async def _bulk(self, list_id: UUID | None, *where: ColumnElement[bool], **values: Any) -> int:
+        scope = await self._bulk_scope(list_id)
         result = await self.session.execute(
             update(Task)
-            .where(queries.owned_by(self.owner), *where)
+            .where(scope, *where)
             .values(**values, updated_at=utcnow(), version=Task.version + 1)
             .execution_options(synchronize_session=False)
         )
@@ -397,29 +512,35 @@ class TaskService:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def empty_trash(self) -> int:
-        """Purge every task in the trash; returns how many were purged."""
+        """Purge every task in the caller's trash (of its lists and those it edits);
+        returns how many were purged."""
+        scope = await self._bulk_scope(None)
+        self._orphans_of.add(self.me)
         result = await self.session.execute(
             delete(Task)
-            .where(queries.owned_by(self.owner), Task.deleted_at.is_not(None))
+            .where(scope, Task.deleted_at.is_not(None))
             .execution_options(synchronize_session=False)
         )
         await self._commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def clear_completed(self) -> int:
-        """Move every completed live task to the trash; returns how many moved."""
+    async def clear_completed(self, list_id: UUID | None = None) -> int:
+        """Move every completed live task (of one list, or of all) to the trash; returns
+        how many moved."""
         return await self._bulk(
-            Task.deleted_at.is_(None), Task.completed_at.is_not(None), deleted_at=utcnow()
+            list_id, Task.deleted_at.is_(None), Task.completed_at.is_not(None), deleted_at=utcnow()
         )
 
-    async def complete_all(self) -> int:
-        """Complete every active live task; returns how many changed."""
+    async def complete_all(self, list_id: UUID | None = None) -> int:
+        """Complete every active live task (of one list, or of all); returns how many
+        changed."""
         return await self._bulk(
-            Task.deleted_at.is_(None), Task.completed_at.is_(None), completed_at=utcnow()
+            list_id, Task.deleted_at.is_(None), Task.completed_at.is_(None), completed_at=utcnow()
         )
 
-    async def reopen_all(self) -> int:
-        """Reopen every completed live task; returns how many changed."""
+    async def reopen_all(self, list_id: UUID | None = None) -> int:
+        """Reopen every completed live task (of one list, or of all); returns how many
+        changed."""
         return await self._bulk(
-            Task.deleted_at.is_(None), Task.completed_at.is_not(None), completed_at=None
+            list_id, Task.deleted_at.is_(None), Task.completed_at.is_not(None), completed_at=None
         )

@@ -21,6 +21,7 @@ from litestar.openapi.spec import Example
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
@@ -37,6 +38,7 @@ from webapp.db import database_unavailable
 from webapp.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     NotFound,
     StaleVersion,
@@ -86,8 +88,8 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
         ),
     ),
     HTTP_404_NOT_FOUND: (
-        "No such task here: an unknown or malformed id, a purged task, or a task in the "
-        "trash on a route for live tasks.",
+        "No such task or list here: an unknown or malformed id, one that is not yours nor "
+        "shared with you, a purged task, or a task in the trash on a route for live tasks.",
         Problem(
             status=404,
             title="Not Found",
@@ -102,6 +104,15 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
             status=401,
             title="Unauthorized",
             detail="log in (pages) or send Authorization: Bearer <token> (/api)",
+        ),
+    ),
+    HTTP_403_FORBIDDEN: (
+        "You may see this list but not change it: it is shared with you as a viewer, or "
+        "only its owner may do this (rename, delete, share).",
+        Problem(
+            status=403,
+            title="Forbidden",
+            detail="you are a viewer of this list: ask its owner to make you an editor",
         ),
     ),
     HTTP_409_CONFLICT: (
@@ -244,6 +255,8 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
         )
     if isinstance(exc, NotFound):
         return Problem(status=HTTP_404_NOT_FOUND, title="Not Found", detail=exc.detail)
+    if isinstance(exc, Forbidden):
+        return Problem(status=HTTP_403_FORBIDDEN, title="Forbidden", detail=exc.detail)
     if isinstance(exc, TooManyAttempts):
         return Problem(
             status=HTTP_429_TOO_MANY_REQUESTS, title="Too Many Requests", detail=exc.detail

@@ -19,7 +19,20 @@ SWAGGER_FILES = "/static/vendor/swagger-ui/"
 # Route prefixes whose errors are documented in the problem shape; the restore-job routes
 # (webapp/restore/api.py) are to declare theirs with problem_responses and join them.
 PROBLEM_DOCUMENTED = ("/api/tasks", "/api/trash")
-EXAMPLED_SCHEMAS = ("TaskCreate", "TaskUpdate", "TaskRead", "TaskPage", "TaskCounts", "BulkResult")
+EXAMPLED_SCHEMAS = (
+    "TaskCreate",
+    "TaskUpdate",
+    "TaskRead",
+    "TaskPage",
+    "TaskCounts",
+    "BulkResult",
+    "ListRead",
+    "ListCreate",
+    "ListUpdate",
+    "MemberRead",
+    "MemberCreate",
+    "MemberUpdate",
+)
 
 
 class References(HTMLParser):
@@ -141,9 +154,24 @@ EVERY = ("401", "429", "503")
     [
         # Every route may be 401, 429 or 503 (EVERY); a POST may be 409 or 422 for its
         # Idempotency-Key.
-        ("/api/tasks", "post", {"201", "400", "409", "413", "422", *EVERY}),
+        # A task's write may be 403 (a viewer of its list); a list's, unless by its owner.
+        ("/api/tasks", "post", {"201", "400", "403", "404", "409", "413", "422", *EVERY}),
         ("/api/tasks/{task_id}", "get", {"200", "400", "404", *EVERY}),
-        ("/api/tasks/{task_id}", "patch", {"200", "400", "404", "409", "412", "413", *EVERY}),
+        (
+            "/api/tasks/{task_id}",
+            "patch",
+            {"200", "400", "403", "404", "409", "412", "413", *EVERY},
+        ),
+        (
+            "/api/lists/{list_id}",
+            "patch",
+            {"200", "400", "403", "404", "409", "412", "413", *EVERY},
+        ),
+        (
+            "/api/lists/{list_id}/members",
+            "post",
+            {"201", "400", "403", "404", "409", "413", "422", *EVERY},
+        ),
         ("/api/trash/{task_id}", "delete", {"204", "400", "404", "409", *EVERY}),
         ("/api/restore-jobs", "post", {"202", "400", "409", "413", "422", *EVERY}),
         ("/api/restore-jobs/{job_id}", "get", {"200", "400", "404", *EVERY}),

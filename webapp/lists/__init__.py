@@ -1,0 +1,1 @@
+"""Lists: every task is in one; an account's lists, and those shared with it."""

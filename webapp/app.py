@@ -45,6 +45,7 @@ from webapp.events.changes import Changes
 from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
 from webapp.lists.api import ListController
+from webapp.lists.pages import ListPages
 from webapp.restore.api import RestoreJobController
 from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             TaskController,
             TrashController,
             ListController,
+            ListPages,
             RestoreJobController,
             TaskPages,
             RestorePages,

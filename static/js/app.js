@@ -6,6 +6,14 @@
 
   document.documentElement.classList.add("js");
 
+  // The lists menu starts closed at phone width (open without JS, so it is never lost).
+  document.addEventListener("DOMContentLoaded", function () {
+    var menu = document.querySelector("details.lists-menu");
+    if (menu && window.matchMedia("(max-width: 55.99rem)").matches) {
+      menu.open = false;
+    }
+  });
+
   // htmx requests carry the page's CSRF token as a header (forms also send it as a field).
   document.addEventListener("htmx:configRequest", function (event) {
     var meta = document.querySelector('meta[name="csrf-token"]');

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from litestar.enums import RequestEncodingType
@@ -22,9 +23,24 @@ class ActionForm(msgspec.Struct, kw_only=True):
     next: str = ""
 
 
+def list_choice(text: str | None) -> UUID | None:
+    """A list chosen in a form (a <select> or a hidden field): its id; empty is none."""
+    if not text:
+        return None
+    try:
+        return UUID(text)
+    except ValueError:
+        raise InvalidInput({"list": "is not one of your lists; reload and choose again"}) from None
+
+
 class AddForm(msgspec.Struct, kw_only=True):
     title: str | None = None
+    # The list the page shows, or the one chosen on "All tasks"; empty: the Inbox.
+    list_id: str = ""
     next: str = ""
+
+    def target(self) -> UUID | None:
+        return list_choice(self.list_id)
 
 
 class EditForm(msgspec.Struct, kw_only=True):
@@ -36,6 +52,7 @@ class EditForm(msgspec.Struct, kw_only=True):
     priority: str | None = None
     due_date: str | None = None
     version: str | None = None
+    list_id: str | None = None
     next: str = ""
 
     def values(self, task: TaskRead) -> EditValues:
@@ -47,6 +64,7 @@ class EditForm(msgspec.Struct, kw_only=True):
             priority=stored.priority if self.priority is None else self.priority,
             due_date=stored.due_date if self.due_date is None else self.due_date,
             version=stored.version if self.version is None else self.version,
+            list_id=stored.list_id if self.list_id is None else self.list_id,
         )
 
     def changes(self) -> TaskUpdate:
@@ -73,6 +91,11 @@ class EditForm(msgspec.Struct, kw_only=True):
                 )
             except ValueError:
                 errors["due_date"] = "must be a date like 2026-12-24"
+        if self.list_id:
+            try:
+                changes["list_id"] = list_choice(self.list_id)
+            except InvalidInput as error:
+                errors |= error.errors
         version = self.version or ""
         if version.isascii() and version.isdigit() and len(version) < 10:
             changes["version"] = int(version)

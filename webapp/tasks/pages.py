@@ -26,9 +26,12 @@ from litestar.status_codes import (
 )
 
 from webapp.errors import InvalidInput, NotFound, StaleVersion
+from webapp.lists.deps import DEPENDENCIES as LIST_DEPENDENCIES
+from webapp.lists.service import ListService
+from webapp.lists.views import Sidebar
 from webapp.tasks.deps import DEPENDENCIES
 from webapp.tasks.forms import ActionForm, AddForm, EditForm, FormBody
-from webapp.tasks.rendering import ListChange, list_page, listing, trash_page
+from webapp.tasks.rendering import ListChange, list_page, listing, lists_context, trash_page
 from webapp.tasks.schemas import TaskCreate
 from webapp.tasks.service import TaskService
 from webapp.tasks.views import (
@@ -55,7 +58,7 @@ from webapp.web.templating import html, plural, render
 class TaskPages(PageController):
     """The task list and the trash, as pages and as htmx partials."""
 
-    dependencies = DEPENDENCIES
+    dependencies = {**DEPENDENCIES, **LIST_DEPENDENCIES}
     exception_handlers = page_error_handlers(
         "That task no longer exists, or is no longer where it was. Reload the page."
     )
@@ -64,12 +67,42 @@ class TaskPages(PageController):
 
     @get("/")
     async def index(
-        self, request: HTMXRequest, task_service: NamedDependency[TaskService]
+        self,
+        request: HTMXRequest,
+        task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
     ) -> Response[str]:
+        """Every list's tasks ("All tasks")."""
         view = ListView.from_params(request.query_params)
+        return await self._tasks(request, task_service, list_service, view)
+
+    @get("/lists/{list_id:uuid}")
+    async def one_list(
+        self,
+        request: HTMXRequest,
+        task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
+        list_id: FromPath[UUID],
+    ) -> Response[str]:
+        """One list's tasks, with the same filters and search."""
+        view = ListView.from_params(request.query_params, list_id=list_id)
+        return await self._tasks(request, task_service, list_service, view)
+
+    async def _tasks(
+        self,
+        request: HTMXRequest,
+        task_service: TaskService,
+        list_service: ListService,
+        view: ListView,
+    ) -> Response[str]:
+        sidebar = Sidebar(await list_service.lists())
+        if view.list_id is not None and sidebar.current(view.list_id) is None:
+            raise NotFound(f"list {view.list_id} does not exist")
         if is_partial(request):
+            if request.htmx.target == "lists-nav":  # a live update's refresh
+                return html(render(request, "lists/_sidebar.html", **lists_context(sidebar, view)))
             return partials(
-                await listing(request, task_service, view),
+                await listing(request, task_service, view, read_only=sidebar.read_only),
                 oob(request, "tasks/_filters.html", view=view, filters=filter_links(view)),
             )
         editing = None
@@ -78,7 +111,7 @@ class TaskPages(PageController):
                 editing = await task_service.get(UUID(edit))
             except (ValueError, NotFound):
                 editing = None  # a stale bookmark: show the list without the editor
-        return await list_page(request, task_service, view, editing=editing)
+        return await list_page(request, task_service, sidebar, view, editing=editing)
 
     @get("/trash")
     async def trash(
@@ -105,19 +138,22 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
     ) -> Response[str] | Redirect:
         """One row as it is now: what Cancel brings back after an inline edit."""
         if not is_partial(request):
             return Redirect(path=LIST_PATH, status_code=HTTP_303_SEE_OTHER)
         task = await task_service.get(task_id)
-        return html(ListChange(request, task_service, current_page(request)).rows([task]))
+        change = ListChange(request, task_service, list_service, current_page(request))
+        return html(await change.rows([task]))
 
     @get("/tasks/{task_id:uuid}/edit")
     async def edit(
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
     ) -> Response[str] | Redirect:
         """The inline edit form (htmx); without JS the list page opens the row for editing."""
@@ -125,9 +161,9 @@ class TaskPages(PageController):
             return Redirect(path=f"{LIST_PATH}?edit={task_id}", status_code=HTTP_303_SEE_OTHER)
         task = await task_service.get(task_id)
         here = ListView.from_url(current_page(request)).url()
-        return html(
-            render(request, "tasks/_edit.html", **edit_context(task, here, EditValues.of(task)))
-        )
+        lists = Sidebar(await list_service.lists()).writable
+        context = edit_context(task, here, EditValues.of(task), lists=lists)
+        return html(render(request, "tasks/_edit.html", **context))
 
     # -------------------------------------------------------------- changes
 
@@ -136,19 +172,26 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         data: Annotated[AddForm, FormBody],
     ) -> Response[str] | Redirect:
         here = back_to(request, data.next)
         view = ListView.from_url(here)
         title = data.title or ""
         try:
-            task = await task_service.create(TaskCreate(title=title))
+            task = await task_service.create(TaskCreate(title=title, list_id=data.target()))
         except InvalidInput as error:
-            message = f"The title {error.errors.get('title') or error.detail}."
+            sidebar = Sidebar(await list_service.lists())
+            message = (
+                f"The title {error.errors['title']}."
+                if "title" in error.errors
+                else error.detail[:1].upper() + error.detail[1:] + "."
+            )
             if not is_partial(request):
                 return await list_page(
                     request,
                     task_service,
+                    sidebar,
                     view,
                     status_code=HTTP_422_UNPROCESSABLE_ENTITY,
                     add_title=title,
@@ -162,17 +205,24 @@ class TaskPages(PageController):
                     add_title=title,
                     add_error=message,
                     autofocus=True,
+                    **lists_context(sidebar, view),
                 ),
                 status_code=HTTP_422_UNPROCESSABLE_ENTITY,
             )
-        change = ListChange(request, task_service, here)
+        change = ListChange(request, task_service, list_service, here)
         shown = view.page == 1 and await task_service.is_listed(task, view.query())
         fresh_form = render(
-            request, "tasks/_add_form.html", here=here, add_title="", add_error="", autofocus=True
+            request,
+            "tasks/_add_form.html",
+            here=here,
+            add_title="",
+            add_error="",
+            autofocus=True,
+            **lists_context(await change.sidebar(), view),
         )
 
         async def new_row() -> str:
-            return change.rows([task], "tasks/_new_row.html")
+            return await change.rows([task], "tasks/_new_row.html")
 
         return await change.reply(
             fresh_form,
@@ -187,13 +237,14 @@ class TaskPages(PageController):
     async def _set_completed(
         self,
         request: HTMXRequest,
-        task_service: NamedDependency[TaskService],
+        task_service: TaskService,
+        list_service: ListService,
         task_id: UUID,
         next_: str,
         done: bool,
     ) -> Response[str] | Redirect:
         task = await (task_service.complete(task_id) if done else task_service.reopen(task_id))
-        change = ListChange(request, task_service, back_to(request, next_))
+        change = ListChange(request, task_service, list_service, back_to(request, next_))
         return await change.reply(lambda: change.row_if_shown(task))
 
     @post("/tasks/{task_id:uuid}/complete", status_code=200)
@@ -201,26 +252,33 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
-        return await self._set_completed(request, task_service, task_id, data.next, True)
+        return await self._set_completed(
+            request, task_service, list_service, task_id, data.next, True
+        )
 
     @post("/tasks/{task_id:uuid}/reopen", status_code=200)
     async def reopen(
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
-        return await self._set_completed(request, task_service, task_id, data.next, False)
+        return await self._set_completed(
+            request, task_service, list_service, task_id, data.next, False
+        )
 
     @post("/tasks/{task_id:uuid}", status_code=200)
     async def save(
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[EditForm, FormBody],
     ) -> Response[str] | Redirect:
@@ -242,19 +300,22 @@ class TaskPages(PageController):
                 "cancel to see their changes, then edit again."
             )
         else:
-            change = ListChange(request, task_service, here)
+            change = ListChange(request, task_service, list_service, here)
             return await change.reply(
                 lambda: change.row_if_shown(task),
-                controls=False,
+                # A move changes the lists' counts; other edits change no count.
+                controls=data.list_id is not None,
                 reload_toast=Toast(text=f"Saved “{task.title}”."),
             )
         # Refused: the form again, with what was typed and why.
         current = await task_service.get(task_id)
         form = data.values(current)
+        sidebar = Sidebar(await list_service.lists())
         if not is_partial(request):
             return await list_page(
                 request,
                 task_service,
+                sidebar,
                 ListView.from_url(here),
                 status_code=status_code,
                 editing=current,
@@ -264,7 +325,9 @@ class TaskPages(PageController):
             )
         return html(
             render(
-                request, "tasks/_edit.html", **edit_context(current, here, form, errors, notice)
+                request,
+                "tasks/_edit.html",
+                **edit_context(current, here, form, errors, notice, lists=sidebar.writable),
             ),
             status_code=status_code,
         )
@@ -274,11 +337,12 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
         task = await task_service.delete(task_id)
-        change = ListChange(request, task_service, back_to(request, data.next))
+        change = ListChange(request, task_service, list_service, back_to(request, data.next))
         # The row leaves: an empty answer swapped over it removes it.
         return await change.reply("", toast=Toast(text="Task deleted", undo=str(task.id)))
 
@@ -287,12 +351,13 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
         """Undo a delete (from the list's toast) or restore from the trash page."""
         task = await task_service.restore(task_id)
-        change = ListChange(request, task_service, back_to(request, data.next))
+        change = ListChange(request, task_service, list_service, back_to(request, data.next))
         if change.view.trash:
             return await change.reply("", toast=Toast(text=f"Restored “{task.title}”."))
         # The whole listing, so that the task comes back in its old place.
@@ -305,10 +370,12 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
-        await task_service.complete_all()
-        change = ListChange(request, task_service, back_to(request, data.next))
+        # On a list's page, that list's tasks; on "All tasks", every one the caller may change.
+        change = ListChange(request, task_service, list_service, back_to(request, data.next))
+        await task_service.complete_all(change.view.list_id)
         return await change.reply(change.listing)
 
     @post("/tasks/clear-completed", status_code=200)
@@ -316,10 +383,11 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
-        moved = await task_service.clear_completed()
-        change = ListChange(request, task_service, back_to(request, data.next))
+        change = ListChange(request, task_service, list_service, back_to(request, data.next))
+        moved = await task_service.clear_completed(change.view.list_id)
         toast = Toast(text=f"Moved {moved} completed {plural('task', moved)} to the trash.")
         return await change.reply(change.listing, toast=toast)
 
@@ -328,11 +396,14 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         task_id: FromPath[UUID],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
         await task_service.purge(task_id)
-        change = ListChange(request, task_service, back_to(request, data.next, TRASH_PATH))
+        change = ListChange(
+            request, task_service, list_service, back_to(request, data.next, TRASH_PATH)
+        )
         return await change.reply("", toast=Toast(text="Task deleted forever."))
 
     @post("/trash/empty", status_code=200)
@@ -340,9 +411,12 @@ class TaskPages(PageController):
         self,
         request: HTMXRequest,
         task_service: NamedDependency[TaskService],
+        list_service: NamedDependency[ListService],
         data: Annotated[ActionForm, FormBody],
     ) -> Response[str] | Redirect:
         purged = await task_service.empty_trash()
-        change = ListChange(request, task_service, back_to(request, data.next, TRASH_PATH))
+        change = ListChange(
+            request, task_service, list_service, back_to(request, data.next, TRASH_PATH)
+        )
         toast = Toast(text=f"Trash emptied: {purged} {plural('task', purged)} deleted forever.")
         return await change.reply(change.listing, toast=toast)

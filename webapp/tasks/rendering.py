@@ -4,11 +4,14 @@ sends to htmx (`ListChange`). Full pages are composed from the same partials."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from uuid import UUID
 
 from litestar import Response
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 
+from webapp.lists.service import ListService
+from webapp.lists.views import Sidebar
 from webapp.tasks.schemas import TaskPage, TaskRead
 from webapp.tasks.service import TaskService
 from webapp.tasks.views import EditValues, ListView, filter_links, listing_context
@@ -16,9 +19,20 @@ from webapp.web.pages import Toast, oob, reply, take_toasts
 from webapp.web.templating import html, render
 
 
+def lists_context(sidebar: Sidebar, view: ListView) -> dict[str, object]:
+    """What the sidebar and the list's own controls render."""
+    return {
+        "sidebar": sidebar,
+        "current_list": sidebar.current(view.list_id),
+        "may_change": sidebar.may_change(view.list_id),
+        "list_id": str(view.list_id or ""),
+    }
+
+
 async def list_page(
     request: HTMXRequest,
     service: TaskService,
+    sidebar: Sidebar,
     view: ListView,
     *,
     status_code: int = 200,
@@ -31,7 +45,7 @@ async def list_page(
 ) -> Response[str]:
     """The task list page; `editing` opens that task's row as an edit form."""
     page = await service.list_tasks(view.query())
-    counts = await service.counts()
+    counts = await service.counts(view.list_id)
     editing_id = ""
     if editing is not None:
         editing_id = str(editing.id)
@@ -50,7 +64,17 @@ async def list_page(
         add_error=add_error,
         # One autofocus per page: the row being edited wins over the new-task field.
         autofocus=bool(add_error) or (not toasts and not editing_id),
-        **listing_context(view, page, editing=editing_id, form=form, errors=errors, notice=notice),
+        lists=sidebar.writable,
+        **lists_context(sidebar, view),
+        **listing_context(
+            view,
+            page,
+            editing=editing_id,
+            form=form,
+            errors=errors,
+            notice=notice,
+            read_only=sidebar.read_only,
+        ),
     )
     return html(body, status_code=status_code)
 
@@ -73,11 +97,20 @@ async def trash_page(
 
 
 async def listing(
-    request: HTMXRequest, service: TaskService, view: ListView, *, focus: str = ""
+    request: HTMXRequest,
+    service: TaskService,
+    view: ListView,
+    *,
+    focus: str = "",
+    read_only: frozenset[UUID] = frozenset(),
 ) -> str:
     """The listing partial of `view` (the list's or the trash's); `focus`: a task id."""
     page = await service.list_tasks(view.query())
-    return render(request, "tasks/_listing.html", **listing_context(view, page, focus=focus))
+    return render(
+        request,
+        "tasks/_listing.html",
+        **listing_context(view, page, focus=focus, read_only=read_only),
+    )
 
 
 # The main part of an answer: markup, or how to render it (only htmx needs it rendered).
@@ -87,11 +120,21 @@ Main = str | Callable[[], Awaitable[str]]
 class ListChange:
     """The answer to a change made from the list or the trash page `here`."""
 
-    def __init__(self, request: HTMXRequest, service: TaskService, here: str) -> None:
+    def __init__(
+        self, request: HTMXRequest, service: TaskService, lists: ListService, here: str
+    ) -> None:
         self.request = request
         self.service = service
+        self.lists = lists
         self.here = here
         self.view = ListView.from_url(here)
+        self._sidebar: Sidebar | None = None
+
+    async def sidebar(self) -> Sidebar:
+        # Read after the change: its counts are the new ones.
+        if self._sidebar is None:
+            self._sidebar = Sidebar(await self.lists.lists())
+        return self._sidebar
 
     async def reply(
         self,
@@ -116,24 +159,39 @@ class ListChange:
         return await reply(self.request, self.here, parts, toast=toast, reload_toast=reload_toast)
 
     async def controls(self) -> str:
-        """What a change refreshes beside the rows, out of band: the counter and the bulk
-        actions under the list; the "Empty trash" control in the trash."""
-        counts = await self.service.counts()
+        """What a change refreshes beside the rows, out of band: the counter, the bulk
+        actions and the sidebar's counts by the list; the "Empty trash" control in the
+        trash."""
+        counts = await self.service.counts(self.view.list_id)
         if self.view.trash:
             return oob(self.request, "tasks/_empty_trash.html", counts=counts, confirming=False)
-        return oob(self.request, "tasks/_counter.html", counts=counts) + oob(
-            self.request, "tasks/_bulk_actions.html", counts=counts
+        sidebar = await self.sidebar()
+        return (
+            oob(self.request, "tasks/_counter.html", counts=counts)
+            + oob(
+                self.request,
+                "tasks/_bulk_actions.html",
+                counts=counts,
+                may_change=sidebar.may_change(self.view.list_id),
+            )
+            + oob(self.request, "lists/_sidebar.html", **lists_context(sidebar, self.view))
         )
 
-    def rows(self, tasks: Sequence[TaskRead], template: str = "tasks/_rows.html") -> str:
+    async def rows(self, tasks: Sequence[TaskRead], template: str = "tasks/_rows.html") -> str:
         page = TaskPage(items=list(tasks), total=0, limit=1, offset=0)
-        return render(self.request, template, **listing_context(self.view, page))
+        read_only = (await self.sidebar()).read_only
+        return render(
+            self.request, template, **listing_context(self.view, page, read_only=read_only)
+        )
 
     async def row_if_shown(self, task: TaskRead) -> str:
         """The task's row, or nothing (swapped over the row, removes it) when the view no
         longer shows the task, e.g. completing it under the Active filter."""
         shown = await self.service.is_listed(task, self.view.query())
-        return self.rows([task] if shown else [])
+        return await self.rows([task] if shown else [])
 
     async def listing(self, *, focus: str = "") -> str:
-        return await listing(self.request, self.service, self.view, focus=focus)
+        read_only = (await self.sidebar()).read_only
+        return await listing(
+            self.request, self.service, self.view, focus=focus, read_only=read_only
+        )

@@ -3,9 +3,11 @@ search, page), its filter links and pager, and the values an edit form shows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from typing import Any, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit
+from uuid import UUID
 
 import msgspec
 
@@ -29,18 +31,28 @@ EMPTY_TEXT = {
 }
 LIST_PATH = "/"
 TRASH_PATH = "/trash"
+LISTS_PATH = "/lists"
+_ONE_LIST = re.compile(r"/lists/([0-9a-fA-F-]{32,36})")
+
+
+def list_path(list_id: UUID) -> str:
+    return f"{LISTS_PATH}/{list_id}"
 
 
 class ListView(msgspec.Struct, frozen=True, kw_only=True):
-    """Which slice of tasks a page shows; it lives in the URL, so it survives a reload."""
+    """Which slice of tasks a page shows; it lives in the URL, so it survives a reload.
+    `list_id`: one list's tasks (`/lists/{id}`), else every list's ("All tasks", `/`)."""
 
     trash: bool = False
+    list_id: UUID | None = None
     status: Status = Status.ALL
     q: str = ""
     page: int = 1
 
     @classmethod
-    def from_params(cls, params: Mapping[str, str], *, trash: bool = False) -> ListView:
+    def from_params(
+        cls, params: Mapping[str, str], *, trash: bool = False, list_id: UUID | None = None
+    ) -> ListView:
         # Lenient on purpose: a hand-edited URL shows the nearest sensible page.
         try:
             status = Status(params.get("filter", "all"))
@@ -50,12 +62,32 @@ class ListView(msgspec.Struct, frozen=True, kw_only=True):
         # isascii too: "²".isdigit() is true, and int("²") fails.
         usable = page_text.isascii() and page_text.isdigit() and len(page_text) < 7
         page = int(page_text) if usable else 1
-        return cls(trash=trash, status=status, q=params.get("q", ""), page=max(page, 1))
+        return cls(
+            trash=trash,
+            list_id=None if trash else list_id,
+            status=status,
+            q=params.get("q", ""),
+            page=max(page, 1),
+        )
 
     @classmethod
     def from_url(cls, url: str) -> ListView:
         parts = urlsplit(url)
-        return cls.from_params(dict(parse_qsl(parts.query)), trash=parts.path == TRASH_PATH)
+        list_id = None
+        if match := _ONE_LIST.fullmatch(parts.path):
+            try:
+                list_id = UUID(match[1])
+            except ValueError:
+                list_id = None
+        return cls.from_params(
+            dict(parse_qsl(parts.query)), trash=parts.path == TRASH_PATH, list_id=list_id
+        )
+
+    @property
+    def path(self) -> str:
+        if self.trash:
+            return TRASH_PATH
+        return list_path(self.list_id) if self.list_id else LIST_PATH
 
     def query(self) -> TaskQuery:
         offset = (self.page - 1) * PAGE_SIZE
@@ -67,7 +99,9 @@ class ListView(msgspec.Struct, frozen=True, kw_only=True):
                 limit=PAGE_SIZE,
                 offset=offset,
             )
-        return TaskQuery(status=self.status, q=self.q, limit=PAGE_SIZE, offset=offset)
+        return TaskQuery(
+            status=self.status, list_id=self.list_id, q=self.q, limit=PAGE_SIZE, offset=offset
+        )
 
     def url(self, *, status: Status | None = None, page: int | None = None) -> str:
         params: dict[str, str | int] = {}
@@ -80,8 +114,7 @@ class ListView(msgspec.Struct, frozen=True, kw_only=True):
             page = 1 if status is not None else self.page
         if page > 1:
             params["page"] = page
-        path = TRASH_PATH if self.trash else LIST_PATH
-        return f"{path}?{urlencode(params)}" if params else path
+        return f"{self.path}?{urlencode(params)}" if params else self.path
 
     @property
     def title(self) -> str:
@@ -112,6 +145,7 @@ class EditValues(msgspec.Struct, kw_only=True):
     priority: str
     due_date: str
     version: str
+    list_id: str = ""
 
     @classmethod
     def of(cls, task: TaskRead) -> EditValues:
@@ -121,6 +155,7 @@ class EditValues(msgspec.Struct, kw_only=True):
             priority=task.priority,
             due_date=task.due_date.isoformat() if task.due_date else "",
             version=str(task.version),
+            list_id=str(task.list_id or ""),
         )
 
 
@@ -146,10 +181,13 @@ def listing_context(
     form: EditValues | None = None,
     errors: Mapping[str, str] | None = None,
     notice: str = "",
+    read_only: Collection[UUID] = (),
 ) -> dict[str, Any]:
-    """What `tasks/_listing.html` (and the rows in it) render."""
+    """What `tasks/_listing.html` (and the rows in it) render. `read_only`: lists the
+    caller only views, whose rows show no controls."""
     here = view.url()
     return {
+        "read_only": {str(list_id) for list_id in read_only},
         "view": view,
         "tasks": page.items,
         "pager": pager(view, page),
@@ -175,10 +213,13 @@ def edit_context(
     form: EditValues,
     errors: Mapping[str, str] | None = None,
     notice: str = "",
+    *,
+    lists: Collection[Any] = (),
 ) -> dict[str, Any]:
-    """What `tasks/_edit.html` renders."""
+    """What `tasks/_edit.html` renders; `lists`: where the task may be moved."""
     return {
         "task": task,
+        "lists": lists,
         "here": here,
         "form": form,
         "errors": dict(errors or {}),

@@ -5,9 +5,14 @@ fails, asking how to fill in its path):
 - the public ones are exactly the short list below;
 - anonymous, every other one answers 401 with `WWW-Authenticate: Bearer` (/api) or sends
   the browser to log in (pages);
-- Bob, signed in, aims every route at Ada's task, job, token, invite and account: each
-  aimed one answers 404 as an unknown id does, and Ada's rows are the same afterwards,
-  whatever Bob did with the routes that take no id (complete all, empty the trash...).
+- Bob, signed in, aims every route at Ada's list, task, job, token, invite and account:
+  each aimed one answers 404 as an unknown id does, and Ada's rows are the same
+  afterwards, whatever Bob did with the routes that take no id (complete all, empty the
+  trash...);
+- on a list Ada shares, for every route that names the list or one of its tasks: an
+  editor gets what Ada (the owner) gets, but 403 where only the owner may act; a viewer
+  gets what Ada gets for reads, and 403 (404 for the trash, which a viewer does not
+  see) for every write, which changes nothing.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from tests.accounts import Person, alongside, form_token, log_in
+from tests.accounts import Person, alongside, form_token, log_in, make_person
 from tests.app.forms import HX
 from tests.databases import make_settings
 from webapp.accounts.models import Account, ApiToken, Invite
 from webapp.db import create_engine
 from webapp.jobs.models import Job, JobItem
+from webapp.lists.models import ListMember, TaskList
 from webapp.tasks.models import Task
 
 Client = AsyncTestClient[Litestar]
@@ -108,12 +114,22 @@ class Targets:
         return re.sub(r"\{(\w+)(?::\w+)?\}", one, path)
 
 
-def json_body(method: str, path: str, ada_trashed: UUID) -> dict[str, Any] | None:
-    """A valid body for the API routes that take one (it changes nothing of Ada's)."""
+def json_body(
+    method: str, path: str, ada_trashed: UUID, list_id: UUID | None = None
+) -> dict[str, Any] | None:
+    """A valid body for the API routes that take one; `list_id`: where a new task goes."""
+    if (method, path) == ("PATCH", "/api/lists/{list_id:uuid}"):
+        return {"name": "renamed by someone else"}
+    if (method, path) == ("PATCH", "/api/lists/{list_id:uuid}/members/{account_id:uuid}"):
+        return {"role": "editor"}
+    if (method, path) == ("POST", "/api/lists/{list_id:uuid}/members"):
+        return {"email": "dan@example.com", "role": "editor"}
+    if (method, path) == ("POST", "/api/lists"):
+        return {"name": "Bob's own"}
     if method == "PATCH":
         return {"title": "changed by someone else"}
     if (method, path) == ("POST", "/api/tasks"):
-        return {"title": "Bob's own"}
+        return {"title": "Bob's own", **({"list_id": str(list_id)} if list_id else {})}
     if (method, path) == ("POST", "/api/restore-jobs"):
         return {"ids": [str(ada_trashed)]}
     return None
@@ -122,6 +138,8 @@ def json_body(method: str, path: str, ada_trashed: UUID) -> dict[str, Any] | Non
 def form_body(path: str) -> dict[str, str]:
     """A form as the pages send it; the fields a route does not read are ignored."""
     return {
+        "email": "dan@example.com",
+        "role": "editor",
         "title": "changed by someone else",
         "notes": "",
         "version": "1",
@@ -138,6 +156,7 @@ def form_body(path: str) -> dict[str, str]:
 
 
 async def ada_has_one_of_everything(ada: Client) -> dict[str, UUID]:
+    groceries = (await ada.post("/api/lists", json={"name": "Ada's list"})).json()
     live = (await ada.post("/api/tasks", json={"title": "Ada's live task"})).json()
     done = (await ada.post("/api/tasks", json={"title": "Ada's done task"})).json()
     await ada.post(f"/api/tasks/{done['id']}/complete")
@@ -159,6 +178,7 @@ async def ada_has_one_of_everything(ada: Client) -> dict[str, UUID]:
     assert invited.status_code == 200
     me = (await ada.get("/api/me")).json()
     return {
+        "list": UUID(groceries["id"]),
         "live": UUID(live["id"]),
         "trashed": UUID(trashed["id"]),
         "job": UUID(job["id"]),
@@ -180,6 +200,14 @@ async def rows_of(database_url: str, account_id: UUID) -> dict[str, list[dict[st
 
             return {
                 "account": await rows(select(Account.__table__).where(Account.id == account_id)),
+                "lists": await rows(
+                    select(TaskList.__table__).where(TaskList.owner_id == account_id)
+                ),
+                "members": await rows(
+                    select(ListMember.__table__)
+                    .join(TaskList, TaskList.id == ListMember.list_id)
+                    .where(TaskList.owner_id == account_id)
+                ),
                 "tasks": await rows(select(Task.__table__).where(Task.owner_id == account_id)),
                 "jobs": await rows(select(Job.__table__).where(Job.owner_id == account_id)),
                 "job_items": await rows(
@@ -209,7 +237,9 @@ async def test_anonymous_requests_get_401_on_the_api_and_the_log_in_page_elsewhe
 ) -> None:
     token = form_token((await anonymous.get("/signup")).text)
     targets = Targets(
-        **dict.fromkeys(("task_id", "job_id", "token_id", "invite_id", "account_id"), uuid4())
+        **dict.fromkeys(
+            ("list_id", "task_id", "job_id", "token_id", "invite_id", "account_id"), uuid4()
+        )
     )
     checked = 0
     for method, path in routes(app):
@@ -265,6 +295,7 @@ async def test_another_account_gets_404_for_every_route_aimed_at_what_is_not_the
                 continue
             for task in (things["live"], things["trashed"]):
                 targets = Targets(
+                    list_id=things["list"],
                     task_id=task,
                     job_id=things["job"],
                     token_id=token_id,
@@ -329,3 +360,163 @@ async def test_a_cached_read_is_never_served_to_another_account(
             seen = await bob.get(path)
             assert "Ada" not in seen.text, path
         assert (await bob.get("/api/tasks/counts")).json()["active"] == 0
+
+
+# ---------------------------------------------------------------- the roles of a shared list
+
+# Routes only a list's owner may use: its members and viewers get 403.
+OWNER_ONLY = {
+    ("PATCH", "/api/lists/{list_id:uuid}"),
+    ("DELETE", "/api/lists/{list_id:uuid}"),
+    ("POST", "/api/lists/{list_id:uuid}/members"),
+    ("PATCH", "/api/lists/{list_id:uuid}/members/{account_id:uuid}"),
+    ("DELETE", "/api/lists/{list_id:uuid}/members/{account_id:uuid}"),
+    ("POST", "/lists/{list_id:uuid}/rename"),
+    ("POST", "/lists/{list_id:uuid}/delete"),
+    ("POST", "/lists/{list_id:uuid}/members"),
+    ("POST", "/lists/{list_id:uuid}/members/{account_id:uuid}/role"),
+    ("POST", "/lists/{list_id:uuid}/members/{account_id:uuid}/remove"),
+}
+# Routes without an id in their path that act on the list named in the query (API) or in
+# the page they were posted from (pages), or on the list a new task goes to.
+ON_A_LIST = {
+    ("GET", "/api/tasks"),
+    ("GET", "/api/tasks/counts"),
+    ("POST", "/api/tasks"),
+    ("POST", "/api/tasks/complete-all"),
+    ("POST", "/api/tasks/reopen-all"),
+    ("POST", "/api/tasks/clear-completed"),
+    ("POST", "/tasks"),
+    ("POST", "/tasks/complete-all"),
+    ("POST", "/tasks/clear-completed"),
+}
+
+
+async def shared_world(ada: httpx.AsyncClient, viewer: Person, editor: Person) -> dict[str, UUID]:
+    """A list of Ada's shared with a viewer and an editor, with a live, a completed and a
+    trashed task in it."""
+    shared = (await ada.post("/api/lists", json={"name": "Shared"})).json()
+    for member, role in ((viewer, "viewer"), (editor, "editor")):
+        response = await ada.post(
+            f"/api/lists/{shared['id']}/members", json={"email": member.email, "role": role}
+        )
+        assert response.status_code == 201
+    made = []
+    for title in ("live", "done", "trashed"):
+        body = {"title": f"Shared {title} task", "list_id": shared["id"]}
+        made.append((await ada.post("/api/tasks", json=body)).json())
+    await ada.post(f"/api/tasks/{made[1]['id']}/complete")
+    await ada.delete(f"/api/tasks/{made[2]['id']}")
+    return {"list": UUID(shared["id"]), "live": UUID(made[0]["id"]), "trashed": UUID(made[2]["id"])}
+
+
+async def world_rows(database_url: str, list_id: UUID) -> dict[str, list[dict[str, Any]]]:
+    engine = create_engine(make_settings(database_url), pooled=False)
+    try:
+        async with engine.connect() as connection:
+
+            async def rows(statement: Any) -> list[dict[str, Any]]:
+                found = await connection.execute(statement)
+                return sorted((dict(row._mapping) for row in found), key=repr)
+
+            return {
+                "list": await rows(select(TaskList.__table__).where(TaskList.id == list_id)),
+                "members": await rows(
+                    select(ListMember.__table__).where(ListMember.list_id == list_id)
+                ),
+                "tasks": await rows(select(Task.__table__).where(Task.list_id == list_id)),
+            }
+    finally:
+        await engine.dispose()
+
+
+async def aimed_requests(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    world: dict[str, UUID],
+    task: UUID,
+    member: UUID,
+) -> list[httpx.Response]:
+    """The requests of one route aimed at the shared list, its `task`, its `member`."""
+    url = Targets(list_id=world["list"], task_id=task, account_id=member).fill(path)
+    list_page = f"/lists/{world['list']}"
+    if is_api(path):
+        params = {"list": str(world["list"])} if (method, path) in ON_A_LIST else None
+        body = json_body(method, path, world["trashed"], world["list"])
+        return [await client.request(method, url, json=body, params=params)]
+    if method == "GET":
+        return [
+            await client.get(url, follow_redirects=False),
+            await client.get(url, headers={**HX, "HX-Current-URL": list_page}),
+        ]
+    token = form_token((await client.get("/account")).text)
+    form = {**form_body(path), "next": list_page, "list_id": str(world["list"])}
+    return [
+        await client.post(url, data={**form, "_csrf_token": token}, follow_redirects=False),
+        await client.post(
+            url, data=form, headers={**HX, "X-CSRFToken": token}, follow_redirects=False
+        ),
+    ]
+
+
+def names_the_list(method: str, path: str) -> bool:
+    return ("{list_id" in path or "{task_id" in path or (method, path) in ON_A_LIST) and not (
+        "{job_id" in path or "{token_id" in path or "{invite_id" in path
+    )
+
+
+async def test_owner_editor_and_viewer_of_a_shared_list_get_what_their_role_allows(
+    app: Litestar, client: Client, person: Person, stranger: Person, database_url: str
+) -> None:
+    """For every route that names a shared list or one of its tasks, in a world made anew
+    for each request: the editor's answers are the owner's (403 where only the owner
+    may act); the viewer's are the owner's for reads and refusals for writes, which leave
+    the world as it was."""
+    ada = client
+    cy = await make_person(database_url, "cy@example.com", name="Cy")
+    await make_person(database_url, "dan@example.com", name="Dan")
+    checked = 0
+    async with alongside(ada, stranger) as bob, alongside(ada, cy) as cy_client:
+        for method, path in routes(app):
+            if is_public(method, path) or not names_the_list(method, path):
+                continue
+            for target in ("live", "trashed"):
+                answers: dict[str, list[int]] = {}
+                for role, who in (("owner", ada), ("editor", cy_client), ("viewer", bob)):
+                    world = await shared_world(ada, viewer=stranger, editor=cy)
+                    before = await world_rows(database_url, world["list"])
+                    # A member route names the other member (removing oneself is
+                    # leaving, which every member may do).
+                    other = stranger if role == "editor" else cy
+                    responses = await aimed_requests(
+                        who, method, path, world, world[target], other.account_id
+                    )
+                    answers[role] = [response.status_code for response in responses]
+                    if role == "viewer" and method != "GET":
+                        assert await world_rows(database_url, world["list"]) == before, (
+                            method,
+                            path,
+                            target,
+                        )
+                where = (method, path, target, answers)
+                assert all(code < 500 for codes in answers.values() for code in codes), where
+                if (method, path) in OWNER_ONLY:
+                    assert answers["owner"][0] < 400, where
+                    assert set(answers["editor"]) == {403}, where
+                    assert set(answers["viewer"]) == {403}, where
+                    continue
+                assert answers["editor"] == answers["owner"], where
+                if method == "GET":
+                    assert answers["viewer"] == answers["owner"], where
+                elif any(code < 400 for code in answers["owner"]):
+                    # A write the owner may make: the viewer is refused, 403 where he
+                    # sees the task, 404 for the trash he does not see.
+                    expected = {404} if target == "trashed" else {403}
+                    assert set(answers["viewer"]) == expected, where
+                else:
+                    assert all(code >= 400 for code in answers["viewer"]), where
+                checked += 1
+                if "{task_id" not in path:
+                    break  # the task aimed at does not matter
+    assert checked > 25

@@ -116,7 +116,13 @@ async def test_add_with_htmx_returns_the_cleared_form_the_row_and_the_counter(
     response = await post_form(client, "/tasks", {"title": "Buy milk", "next": "/"}, htmx=True)
 
     assert response.status_code == 200
-    assert part_ids(response) == ["add-form", "oob:#counter", "oob:#bulk-actions", "oob:#tasks"]
+    assert part_ids(response) == [
+        "add-form",
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+        "oob:#tasks",
+    ]
     assert 'id="new-title" name="title" value=""' in response.text
     assert row_titles(response.text) == ["Buy milk"]
     assert counter(response.text) == "1 item left"
@@ -129,7 +135,13 @@ async def test_add_under_a_filter_that_hides_it_says_so_instead_of_showing_a_row
         client, "/tasks", {"title": "Buy milk", "next": "/?filter=completed"}, htmx=True
     )
 
-    assert part_ids(response) == ["add-form", "oob:#counter", "oob:#bulk-actions", "oob:#toasts"]
+    assert part_ids(response) == [
+        "add-form",
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+        "oob:#toasts",
+    ]
     assert "the current view does not show it" in response.text
 
 
@@ -178,7 +190,12 @@ async def test_toggle_with_htmx_returns_the_row_and_the_out_of_band_counter(
 
     response = await post_form(client, f"/tasks/{task['id']}/complete", {"next": "/"}, htmx=True)
 
-    assert part_ids(response) == [f"task-{task['id']}", "oob:#counter", "oob:#bulk-actions"]
+    assert part_ids(response) == [
+        f"task-{task['id']}",
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+    ]
     assert 'aria-checked="true"' in response.text
     assert counter(response.text) == "0 items left"
     assert "Clear completed" in response.text
@@ -196,7 +213,7 @@ async def test_completing_under_the_active_filter_removes_the_row(client: Client
         client, f"/tasks/{task['id']}/complete", {"next": "/?filter=active"}, htmx=True
     )
 
-    assert part_ids(response) == ["oob:#counter", "oob:#bulk-actions"]
+    assert part_ids(response) == ["oob:#counter", "oob:#bulk-actions", "oob:#lists-nav"]
 
 
 async def test_toggle_without_js_answers_303(client: Client) -> None:
@@ -212,12 +229,18 @@ async def test_mark_all_and_clear_completed(client: Client) -> None:
     await add_task(client, "Two")
 
     response = await post_form(client, "/tasks/complete-all", {"next": "/"}, htmx=True)
-    assert part_ids(response) == ["listing", "oob:#counter", "oob:#bulk-actions"]
+    assert part_ids(response) == ["listing", "oob:#counter", "oob:#bulk-actions", "oob:#lists-nav"]
     assert counter(response.text) == "0 items left"
     assert response.text.count('aria-checked="true"') == 2
 
     response = await post_form(client, "/tasks/clear-completed", {"next": "/"}, htmx=True)
-    assert part_ids(response) == ["listing", "oob:#counter", "oob:#bulk-actions", "oob:#toasts"]
+    assert part_ids(response) == [
+        "listing",
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+        "oob:#toasts",
+    ]
     assert "Moved 2 completed tasks to the trash." in response.text
     assert "Clear completed" not in response.text
     assert await live_titles(client) == []
@@ -233,7 +256,12 @@ async def test_delete_with_htmx_removes_the_row_and_offers_undo(client: Client) 
     response = await post_form(client, f"/tasks/{task['id']}/delete", {"next": "/"}, htmx=True)
 
     # No main content: swapped over the row, it removes it.
-    assert part_ids(response) == ["oob:#counter", "oob:#bulk-actions", "oob:#toasts"]
+    assert part_ids(response) == [
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+        "oob:#toasts",
+    ]
     assert "Task deleted" in response.text
     assert f'action="/tasks/{task["id"]}/restore"' in response.text
     assert await trash_titles(client) == ["Buy milk"]
@@ -267,7 +295,13 @@ async def test_undo_restores_the_task_in_its_old_place(client: Client) -> None:
 
     response = await post_form(client, f"/tasks/{second['id']}/restore", {"next": "/"}, htmx=True)
 
-    assert part_ids(response) == ["listing", "oob:#counter", "oob:#bulk-actions", "oob:#toasts"]
+    assert part_ids(response) == [
+        "listing",
+        "oob:#counter",
+        "oob:#bulk-actions",
+        "oob:#lists-nav",
+        "oob:#toasts",
+    ]
     assert row_titles(response.text) == before
     assert "Task restored" in response.text
     # Focus goes back to the restored task.

@@ -46,8 +46,11 @@ from webapp.db import (
     sqlalchemy_config,
     upgrade_database,
 )
+from webapp.lists.models import TaskList
+from webapp.lists.service import ListService
 from webapp.restore.service import RestoreJobService
 from webapp.settings import PROJECT_ROOT, Settings
+from webapp.tasks.models import Task
 from webapp.tasks.schemas import TaskQuery
 from webapp.tasks.service import TaskService
 
@@ -406,3 +409,103 @@ def test_an_upgrade_loses_nothing_the_first_account_gets_every_task(
             await engine.dispose()
 
     asyncio.run(first_account_sees_them())
+
+
+# ------------------------------------------------------------------------------ lists
+
+PRE_LISTS = "0005"
+ACCOUNT_0005 = sa.table(
+    "account",
+    sa.column("id", GUID(length=16)),
+    sa.column("email", sa.String),
+    sa.column("name", sa.String),
+    sa.column("password_hash", sa.String),
+    sa.column("is_admin", sa.Boolean),
+    sa.column("session_epoch", sa.Integer),
+    sa.column("created_at", Timestamp(timezone=True)),
+    sa.column("updated_at", Timestamp(timezone=True)),
+)
+TASK_0005 = sa.table(
+    "task",
+    *(sa.column(column.name, column.type) for column in TASK_0004.columns),
+    sa.column("owner_id", GUID(length=16)),
+)
+
+
+def test_an_upgrade_puts_every_task_in_its_owners_new_inbox(empty_database: Settings) -> None:
+    """Accounts in use before lists: each gets one Inbox, and its tasks, live and in the
+    trash, are in it; nothing is lost and no account sees another's."""
+    upgrade_database(empty_database, PRE_LISTS)
+    now = datetime.datetime.now(datetime.UTC)
+    people = {"ada@example.com": uuid4(), "bob@example.com": uuid4()}
+    tasks = {(email, title): uuid4() for email in people for title in ("live", "binned", "done")}
+
+    async def populate() -> None:
+        engine = create_engine(empty_database, pooled=False)
+        try:
+            async with engine.begin() as connection:
+                for email, account_id in people.items():
+                    await connection.execute(
+                        sa.insert(ACCOUNT_0005).values(
+                            id=account_id,
+                            email=email,
+                            name=email[:3],
+                            password_hash="-",
+                            is_admin=False,
+                            session_epoch=1,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                for (email, title), task_id in tasks.items():
+                    await connection.execute(
+                        sa.insert(TASK_0005).values(
+                            id=task_id,
+                            owner_id=people[email],
+                            title=f"{email[:3]} {title}",
+                            notes="",
+                            priority=0,
+                            version=1,
+                            deleted_at=now if title == "binned" else None,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(populate())
+    upgrade_database(empty_database)
+
+    async def each_sees_their_own_in_their_inbox() -> None:
+        engine = create_engine(empty_database, pooled=False)
+        try:
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                for email, account_id in people.items():
+                    caller = Caller(account_id)
+                    lists = await ListService(session, NullReadCache(), caller).lists()
+                    assert [(item.name, item.is_inbox, item.active) for item in lists] == [
+                        ("Inbox", True, 2)
+                    ]
+                    service = TaskService(session, NullReadCache(), caller)
+                    page = await service.list_tasks(TaskQuery(list_id=lists[0].id))
+                    binned = await service.list_tasks(TaskQuery(trash=True))
+                    assert sorted(t.title for t in page.items) == [
+                        f"{email[:3]} done",
+                        f"{email[:3]} live",
+                    ]
+                    assert [t.title for t in binned.items] == [f"{email[:3]} binned"]
+                    assert {t.list_id for t in [*page.items, *binned.items]} == {lists[0].id}
+                # Every row is still there, each in a list of its owner's.
+                rows = await session.execute(
+                    sa.select(Task.id, Task.owner_id, TaskList.owner_id).join(
+                        TaskList, TaskList.id == Task.list_id
+                    )
+                )
+                found = {task_id: (owner, list_owner) for task_id, owner, list_owner in rows}
+                assert set(found) == set(tasks.values())
+                assert all(owner == list_owner for owner, list_owner in found.values())
+        finally:
+            await engine.dispose()
+
+    asyncio.run(each_sees_their_own_in_their_inbox())

@@ -2,7 +2,7 @@
 
 from webapp.accounts.models import Account, ApiToken, Invite
 from webapp.idempotency.models import IdempotencyRecord
-from webapp.jobs.models import Job, JobItem
+from webapp.jobs.models import Job, JobItem, JobPart
 from webapp.lists.models import ListMember, TaskList
 from webapp.tasks.models import Task
 
@@ -13,6 +13,7 @@ __all__ = [
     "Invite",
     "Job",
     "JobItem",
+    "JobPart",
     "ListMember",
     "Task",
     "TaskList",

@@ -22,7 +22,8 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import GUID
-from sqlalchemy import Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -114,6 +115,30 @@ class JobItem(DefaultBase):
     # No foreign key to what it names: a task purged after the job was made leaves its
     # item behind, and the job counts it as skipped.
     item_id: Mapped[UUID] = mapped_column(GUID(length=16), primary_key=True)
+
+
+# A part holds at most this many bytes (MEDIUMBLOB on MySQL: 16 MiB).
+PART_MAX_BYTES = 16 * 1024 * 1024 - 1
+
+
+class JobPart(DefaultBase):
+    """A piece of what a job was given, as bytes its kind encodes and decodes (an import
+    job's records, a few hundred per part, and its report).
+
+    The database is the only storage the app and the workers share: a request stores
+    the parts with the job's row, and a worker reads one part per batch (by `part`, on
+    the primary key), so neither holds more than a part of a large input in memory.
+    """
+
+    __tablename__ = "job_part"
+
+    job_id: Mapped[UUID] = mapped_column(
+        GUID(length=16), ForeignKey("job.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(
+        LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+    )
 
 
 def percent_done(status: str, total: int, handled: int) -> int:

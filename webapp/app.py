@@ -46,6 +46,7 @@ from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
 from webapp.lists.api import ListController
 from webapp.lists.pages import ListPages
+from webapp.portability.routes import ROUTE_HANDLERS as PORTABILITY_ROUTES
 from webapp.restore.api import RestoreJobController
 from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             RestoreJobController,
             TaskPages,
             RestorePages,
+            *PORTABILITY_ROUTES,
             HealthController,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", opt=PUBLIC

@@ -39,6 +39,24 @@ class InvalidInput(DomainError):
         super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
         self.errors = errors
 
+    def pairs(self) -> list[tuple[str, str]]:
+        """Each problem as (where, message), in order."""
+        return list(self.errors.items())
+
+
+class InvalidFile(InvalidInput):
+    """An uploaded file that cannot be imported: every problem found, each with where it
+    is in the file (several may share a place, which a dict of fields could not hold)."""
+
+    def __init__(self, detail: str, problems: list[tuple[str, str]]) -> None:
+        super().__init__({})
+        self.detail = detail
+        self.args = (detail,)
+        self.problems = problems
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(self.problems)
+
 
 class TooManyAttempts(DomainError):
     """Too many failed attempts lately (log-ins): refused until `retry_after` seconds pass."""

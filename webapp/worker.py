@@ -11,10 +11,11 @@ import dramatiq
 from webapp.jobs.actors import JobSweeper
 from webapp.jobs.queue import JobQueue
 from webapp.logs import configure_logging
+from webapp.portability.kind import IMPORT
 from webapp.restore.kind import RESTORE
 from webapp.settings import get_settings
 
-JOB_KINDS = (RESTORE,)
+JOB_KINDS = (RESTORE, IMPORT)
 
 
 def configure_broker() -> None:

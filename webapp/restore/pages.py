@@ -50,6 +50,7 @@ def job_page_url(job_id: UUID) -> str:
 def progress_context(job: RestoreJobRead) -> dict[str, object]:
     return {
         "job": job,
+        "progress_id": "restore-progress",
         "heading": HEADINGS[job.status],
         "poll_every": POLL_EVERY,
         "progress_url": f"{job_page_url(job.id)}/progress",

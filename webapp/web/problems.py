@@ -241,7 +241,7 @@ def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
             status=HTTP_400_BAD_REQUEST,
             title="Invalid input",
             detail=exc.detail,
-            errors=[FieldError(field=f, message=m) for f, m in exc.errors.items()],
+            errors=[FieldError(field=f, message=m) for f, m in exc.pairs()],
         )
     if isinstance(exc, StaleVersion):
         # A version sent as If-Match is a precondition (412); one sent in the body is a

@@ -1,0 +1,114 @@
+"""JSON API for import jobs (start one with a file, then poll it) and exports."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import ResponseHeader, State
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Stream
+from litestar.status_codes import HTTP_202_ACCEPTED
+
+from webapp.portability.deps import DEPENDENCIES
+from webapp.portability.export import ExportService, chunks
+from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
+from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
+from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
+from webapp.web.api import ApiController
+from webapp.web.problems import problem_responses
+
+
+def job_url(job_id: UUID) -> str:
+    return f"/api/imports/{job_id}"
+
+
+class ImportController(ApiController):
+    path = "/api/imports"
+    tags = ["import and export"]
+    dependencies = DEPENDENCIES
+
+    @post(
+        "/",
+        summary="Import tasks from a file",
+        description=(
+            "A multipart form: the file in the field `file` (at most "
+            f"{MAX_UPLOAD_BYTES // (1024 * 1024)} MiB: our JSON or CSV export, Todoist's "
+            "CSV export, or iCalendar VTODOs; the format is read from the content), `list` "
+            "(a list id: every task goes there; absent: the lists the file names, made "
+            "where you have none of that name) and `valid_only` (true: import the valid "
+            "rows of a file with problems). A file with problems imports nothing and is "
+            "answered 400 with every problem and where it is. Otherwise the job runs on a "
+            "worker: poll the `Location` until `status` is `done` or `failed`. Importing "
+            "the same file again makes no duplicates (they count as `skipped`)."
+        ),
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=MAX_REQUEST_BYTES,
+        response_headers=[
+            ResponseHeader(
+                name="Location", description="URL of the job to poll", documentation_only=True
+            )
+        ],
+        responses=problem_responses(400, 403, 404, 413),
+    )
+    async def create_import(
+        self,
+        request: Request[object, object, State],
+        import_service: NamedDependency[ImportService],
+    ) -> Response[ImportJobRead]:
+        upload = await read_upload(await request.form())
+        job = await import_service.create(
+            upload.data,
+            filename=upload.filename,
+            list_id=upload.list_id,
+            valid_only=upload.valid_only,
+        )
+        return Response(job, status_code=HTTP_202_ACCEPTED, headers={"Location": job_url(job.id)})
+
+    @get(
+        "/{job_id:uuid}",
+        summary="An import job's status, progress and report",
+        description=(
+            "`imported + skipped` reaches `total` when done; `errors` lists the rows left "
+            "out of a `valid_only` import, each with where it is in the file."
+        ),
+        cache=False,
+        responses=problem_responses(400, 404),
+    )
+    async def get_import(
+        self, import_service: NamedDependency[ImportService], job_id: FromPath[UUID]
+    ) -> ImportJobRead:
+        return await import_service.get(job_id)
+
+
+class ExportController(ApiController):
+    path = "/api/export"
+    tags = ["import and export"]
+    dependencies = DEPENDENCIES
+
+    @get(
+        "/",
+        summary="Export your tasks as JSON, CSV or iCalendar",
+        description=(
+            "Streams every list you own and its tasks (or one list you may read, with "
+            "`list`), completed ones included; `trash=true` adds your trash to the JSON "
+            "export. The file's name carries the date."
+        ),
+        cache=False,
+        responses=problem_responses(400, 404),
+    )
+    async def export(
+        self,
+        state: State,
+        export_service: NamedDependency[ExportService],
+        format: FormatChoice = "json",
+        list_id: ListChoice = None,
+        trash: TrashChoice = False,
+    ) -> Stream:
+        plan = await export_service.plan(format, list_id=list_id, trash=trash)
+        return Stream(
+            chunks(state.db_engine, plan),
+            media_type=plan.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
+        )

@@ -59,6 +59,7 @@ SAME_FOR_EVERYONE = {
     ("GET", "/tasks/{task_id:uuid}"),
     ("GET", "/tasks/{task_id:uuid}/edit"),
     ("GET", "/restore-jobs/{job_id:uuid}/progress"),
+    ("GET", "/import-jobs/{job_id:uuid}/progress"),
 }
 
 
@@ -135,6 +136,18 @@ def json_body(
     return None
 
 
+# Routes whose body is a multipart form with a file (the import), aimed with `list`.
+MULTIPART = {("POST", "/api/imports"), ("POST", "/transfer/imports")}
+
+
+def multipart_body(list_id: UUID) -> dict[str, Any]:
+    """An import of one task into `list_id`, as httpx's `files` and `data`."""
+    return {
+        "files": {"file": ("one.csv", b"title\r\nimported\r\n")},
+        "data": {"list": str(list_id)},
+    }
+
+
 def form_body(path: str) -> dict[str, str]:
     """A form as the pages send it; the fields a route does not read are ignored."""
     return {
@@ -168,6 +181,7 @@ async def ada_has_one_of_everything(ada: Client) -> dict[str, UUID]:
         if (await ada.get(f"/api/restore-jobs/{job['id']}")).json()["status"] == "done":
             break
     await ada.delete(f"/api/tasks/{trashed['id']}")
+    imported = (await ada.post("/api/imports", **multipart_body(UUID(groceries["id"])))).json()
     page = await ada.get("/account")
     token_page = await ada.post(
         "/account/tokens",
@@ -182,6 +196,7 @@ async def ada_has_one_of_everything(ada: Client) -> dict[str, UUID]:
         "live": UUID(live["id"]),
         "trashed": UUID(trashed["id"]),
         "job": UUID(job["id"]),
+        "import_job": UUID(imported["id"]),
         "account": UUID(me["id"]),
     }
 
@@ -297,7 +312,8 @@ async def test_another_account_gets_404_for_every_route_aimed_at_what_is_not_the
                 targets = Targets(
                     list_id=things["list"],
                     task_id=task,
-                    job_id=things["job"],
+                    # A job of the kind the route serves: another kind's is unknown anyway.
+                    job_id=things["import_job"] if "import" in path else things["job"],
                     token_id=token_id,
                     invite_id=invite_id,
                     account_id=things["account"],
@@ -330,6 +346,12 @@ async def requests_as(
 ) -> list[httpx.Response]:
     """The request a door's user would send: JSON with the token (/api), or the form
     post both ways, plain and with htmx (pages)."""
+    if (method, path) in MULTIPART:
+        # Into Ada's list: unknown to Bob (404), who may import into his own lists only.
+        headers = {} if is_api(path) else {"X-CSRFToken": token}
+        response = await bob.post(url, headers=headers, **multipart_body(things["list"]))
+        assert response.status_code == 404, (method, path, response.text[:300])
+        return [response]
     if is_api(path):
         body = json_body(method, path, things["trashed"])
         return [await bob.request(method, url, json=body)]
@@ -380,6 +402,8 @@ OWNER_ONLY = {
 # Routes without an id in their path that act on the list named in the query (API) or in
 # the page they were posted from (pages), or on the list a new task goes to.
 ON_A_LIST = {
+    ("GET", "/api/export"),
+    ("POST", "/api/imports"),
     ("GET", "/api/tasks"),
     ("GET", "/api/tasks/counts"),
     ("POST", "/api/tasks"),
@@ -441,6 +465,10 @@ async def aimed_requests(
     """The requests of one route aimed at the shared list, its `task`, its `member`."""
     url = Targets(list_id=world["list"], task_id=task, account_id=member).fill(path)
     list_page = f"/lists/{world['list']}"
+    if (method, path) in MULTIPART:
+        token = form_token((await client.get("/account")).text)
+        headers = {} if is_api(path) else {"X-CSRFToken": token}
+        return [await client.post(url, headers=headers, **multipart_body(world["list"]))]
     if is_api(path):
         params = {"list": str(world["list"])} if (method, path) in ON_A_LIST else None
         body = json_body(method, path, world["trashed"], world["list"])

@@ -90,6 +90,10 @@ bench: $(INSTALLED)  ## throughput with wrk: cache hit, cache off, HTML page (ab
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(PY) bench/run.py
 
+.PHONY: bench-import
+bench-import: $(INSTALLED)  ## 100,000 tasks imported from CSV by a worker vs bulk INSERT, and exported (MariaDB) -> docs/benchmarks.md
+	$(PY) bench/import_bench.py
+
 .PHONY: bench-restore
 bench-restore: $(INSTALLED)  ## 100,000 tasks restored by a worker via RabbitMQ vs one raw UPDATE (MariaDB) -> docs/benchmarks.md
 	$(PY) bench/restore_bench.py

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
+from webapp.idempotency.middleware import IdempotencyKey
 from webapp.portability.deps import DEPENDENCIES
 from webapp.portability.export import ExportService, chunks
 from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
@@ -56,6 +57,7 @@ class ImportController(ApiController):
         self,
         request: Request[object, object, State],
         import_service: NamedDependency[ImportService],
+        idempotency_key: IdempotencyKey = "",
     ) -> Response[ImportJobRead]:
         upload = await read_upload(await request.form())
         job = await import_service.create(

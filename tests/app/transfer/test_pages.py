@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import cast
 
 import httpx
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from tests.app.forms import HX, csrf_token
 
@@ -16,7 +19,7 @@ CSV = b"list,title\r\nErrands,Post a letter\r\n"
 
 
 async def upload(client: Client, content: bytes, *, htmx: bool = False) -> httpx.Response:
-    token = await csrf_token(client)
+    token = await csrf_token(cast(AsyncTestClient[Litestar], client))
     headers = {**HX, "X-CSRFToken": token} if htmx else {}
     data = {} if htmx else {"_csrf_token": token}
     return await client.post(

@@ -33,7 +33,7 @@ async def cy(
 
 async def inbox(client: httpx.AsyncClient) -> dict[str, Any]:
     [found] = [item for item in (await client.get("/api/lists")).json() if item["is_inbox"]]
-    return found
+    return dict(found)
 
 
 async def new_list(client: httpx.AsyncClient, name: str) -> dict[str, Any]:

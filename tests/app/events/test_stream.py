@@ -166,3 +166,9 @@ def test_a_subscriber_that_falls_behind_gets_one_resync() -> None:
         "None",
         "Marker.CLOSED",
     ]
+
+
+def test_the_stream_is_not_in_the_api_document(live_app: Litestar) -> None:
+    paths = live_app.openapi_schema.paths or {}
+    assert "/events" not in paths
+    assert paths  # the document was read

@@ -42,6 +42,8 @@ from webapp.accounts.throttle import LoginThrottle, MemoryAttemptCounts, RedisAt
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
 from webapp.events.changes import Changes
+from webapp.events.feed import RedisFeed, build_feed
+from webapp.events.stream import LiveEvents
 from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
 from webapp.lists.api import ListController
@@ -97,14 +99,17 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
     engine = create_engine(settings)
     cache = read_cache or build_read_cache(settings)
     db_config = sqlalchemy_config(settings, engine)
-    job_queue = JobQueue(settings, JOB_KINDS, app_cache=cache)
+    feed = build_feed(settings.redis_url, settings.cache_key_prefix)
+    job_queue = JobQueue(settings, JOB_KINDS, app_cache=cache, app_feed=feed)
     redis, stores, login_throttle = shared_state(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         app.state.db_engine = engine
         app.state.read_cache = cache
-        app.state.changes = Changes(cache)
+        app.state.changes = Changes(cache, feed)
+        app.state.live_updates = feed.local if isinstance(feed, RedisFeed) else feed
+        await feed.start()
         app.state.job_queue = job_queue
         app.state.broker_status = job_queue.status
         job_queue.bind_app_loop(asyncio.get_running_loop())
@@ -124,6 +129,9 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             yield
         finally:
             gc.unfreeze()
+            # First: every live-update stream ends now, so that the server is not kept
+            # waiting for them (browsers reconnect, to another replica).
+            await feed.close()
             if sweeping is not None:
                 sweeping.cancel()
             await job_queue.close()
@@ -150,6 +158,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             TaskPages,
             RestorePages,
             *PORTABILITY_ROUTES,
+            LiveEvents,
             HealthController,
             create_static_files_router(
                 path="/static", directories=[STATIC_DIR], name="static", opt=PUBLIC

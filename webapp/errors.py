@@ -58,6 +58,11 @@ class InvalidFile(InvalidInput):
         return list(self.problems)
 
 
+class Unprocessable(InvalidInput):
+    """Fields of the right shape that name nothing usable (an email of no account here):
+    the request is understood but cannot be carried out (422)."""
+
+
 class TooManyAttempts(DomainError):
     """Too many failed attempts lately (log-ins): refused until `retry_after` seconds pass."""
 

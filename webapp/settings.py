@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     cache_ttl_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
     cache_socket_timeout_ms: Annotated[int, Field(ge=1, le=5000)] = 50
     cache_key_prefix: Annotated[str, Field(max_length=100)] = "tasks:"
+    # Seconds between keep-alives of a live-update stream (GET /events), each of which
+    # checks the session again.
+    events_keepalive_seconds: Annotated[float, Field(gt=0, le=300)] = 15.0
     worker_processes: Annotated[int, Field(ge=1, le=64)] = 1
     worker_threads: Annotated[int, Field(ge=1, le=64)] = 2
     restore_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 5000

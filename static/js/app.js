@@ -14,6 +14,55 @@
     }
   });
 
+  // Live updates. The task pages hold a stream of changes (/events, through htmx's SSE
+  // extension); each `changed` event names the lists it touched. The sidebar and the
+  // counts are re-read on every change, the rows when the change touches the list shown
+  // (or says to re-read everything). An open edit form is never replaced under the
+  // user's hands: the rows are re-read once it is closed.
+  var rowsStale = false;
+
+  function reread(target) {
+    htmx.ajax("GET", window.location.pathname + window.location.search, {
+      target: target,
+      swap: "outerHTML",
+    });
+  }
+
+  function rereadRows() {
+    var listing = document.querySelector("#listing, #trash-listing");
+    if (!listing) {
+      return;
+    }
+    // Rows being edited, or ticked for a bulk restore, are not swapped away.
+    rowsStale = Boolean(document.querySelector(".task.editing, #trash input.select:checked"));
+    if (!rowsStale) {
+      reread("#" + listing.id);
+    }
+  }
+
+  document.addEventListener("sse:changed", function (event) {
+    var change = {};
+    try {
+      change = JSON.parse(event.detail.data);
+    } catch (error) {
+      change = { resync: true };
+    }
+    var shown = event.target.getAttribute("data-list");
+    if (document.getElementById("lists-nav")) {
+      reread("#lists-nav");
+    }
+    var lists = change.lists || [];
+    if (change.resync || change.access || !shown || lists.indexOf(shown) !== -1) {
+      rereadRows();
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    if (rowsStale && !document.querySelector(".task.editing")) {
+      rereadRows();
+    }
+  });
+
   // htmx requests carry the page's CSRF token as a header (forms also send it as a field).
   document.addEventListener("htmx:configRequest", function (event) {
     var meta = document.querySelector('meta[name="csrf-token"]');

@@ -142,10 +142,19 @@ def server(tmp_path: Path) -> Iterator[Server]:
         yield from run_server(tmp_path, port)
 
 
-def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
+def run_server(
+    tmp_path: Path,
+    port: int,
+    *,
+    database: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Server]:
+    """A server working in `tmp_path`, on its own SQLite file or the shared `database`,
+    with `extra_env` over the defaults (REDIS_URL, say, for servers that share it)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tasks.sqlite3'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database or tmp_path / 'tasks.sqlite3'}",
         # A key of its own: a form from any other server is refused, never applied here.
         "SECRET_KEY": secrets.token_urlsafe(32),
         "HOST": "127.0.0.1",
@@ -154,6 +163,7 @@ def run_server(tmp_path: Path, port: int) -> Iterator[Server]:
         "BROKER_URL": "",
         "LOG_LEVEL": "WARNING",
         "DB_RESET_ON_START": "false",
+        **(extra_env or {}),
     }
     # The temporary directory as working directory: no developer .env is read.
     subprocess.run([sys.executable, "-m", "webapp", "migrate"], cwd=tmp_path, env=env, check=True)

@@ -337,20 +337,30 @@ def test_the_page_fits_a_phone_and_follows_the_dark_scheme(
 
 
 def test_screenshot_of_the_main_page(browser: Browser, server: Server) -> None:
-    """The README's picture: a few tasks, one completed, one with details."""
+    """The README's picture: lists in the sidebar (one shared by someone else), a few
+    tasks, one completed, one with details."""
     account = server.create_account("ada@example.com")
+    other = server.create_account("bob@example.com")
+    lists = server.url("/api/lists")
+    groceries = httpx.post(lists, json={"name": "Groceries"}, headers=account.bearer).json()
+    household = httpx.post(lists, json={"name": "Household"}, headers=other.bearer).json()
+    httpx.post(
+        f"{lists}/{household['id']}/members",
+        json={"email": account.email, "role": "editor"},
+        headers=other.bearer,
+    )
     api = server.url("/api/tasks")
     ids = {}
     for title, extra in [
         ("Renew the passport", {"priority": "high", "due_date": "2026-12-24"}),
         ("Book the dentist", {}),
-        ("Buy oat milk", {"notes": "Two cartons, the barista one"}),
-        ("Water the plants", {}),
+        ("Buy oat milk", {"notes": "Two cartons, the barista one", "list_id": groceries["id"]}),
+        ("Water the plants", {"list_id": household["id"]}),
     ]:
         created = httpx.post(api, json={"title": title, **extra}, headers=account.bearer)
         ids[title] = created.json()["id"]
     httpx.post(f"{api}/{ids['Water the plants']}/complete", headers=account.bearer)
-    context = new_context(browser, javascript=True, viewport={"width": 760, "height": 620})
+    context = new_context(browser, javascript=True, viewport={"width": 1000, "height": 620})
     page = context.new_page()
     log_in(page, server, account)
     expect(page.locator("#tasks li")).to_have_count(4)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import os
 import re
 import signal
@@ -31,10 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.accounts import log_in, make_person
 from tests.cluster.replicas import CLIENT_ADDRESS, AppReplica, ReplicaCluster
 from tests.cluster.report import record_and_check
 from tests.databases import make_settings
@@ -266,6 +269,85 @@ async def test_a_bulk_restore_through_the_proxy_is_done_by_a_worker(
         "bulk-restore",
         f'POST /api/restore-jobs {{"all": true}} over {RESTORED_TASKS:,} trashed tasks, '
         "polled through nginx until done",
+        figures,
+        failures,
+    )
+
+
+LIVE_WRITES = 6
+LIVE_WAIT_SECONDS = 10.0
+
+
+async def test_a_change_on_one_replica_reaches_a_stream_held_by_another(
+    replica_cluster: ReplicaCluster,
+) -> None:
+    """Bob's browser holds a live-update stream (on one replica, through nginx, which must
+    not buffer it); Ada's writes to the list she shares with him land on every replica in
+    turn. Each one's event reaches his stream: the replicas share changes through Redis."""
+    cluster = replica_cluster
+    suffix = uuid.uuid4().hex[:8]
+    ada = await make_person(cluster.database_url, f"ada-{suffix}@example.com", name="Ada")
+    bob = await make_person(cluster.database_url, f"bob-{suffix}@example.com", name="Bob")
+    offsets = {app.name: app.log_size() for app in cluster.apps}
+    async with (
+        httpx.AsyncClient(base_url=cluster.base_url, headers=ada.bearer, timeout=10) as ada_http,
+        httpx.AsyncClient(base_url=cluster.base_url, timeout=10) as browser,
+    ):
+        shared = (await ada_http.post("/api/lists", json={"name": "Shared live"})).json()
+        member = {"email": bob.email, "role": "viewer"}
+        assert (await ada_http.post(f"/api/lists/{shared['id']}/members", json=member)).is_success
+        await log_in(browser, bob)
+        heard: list[dict[str, Any]] = []
+        started = time.monotonic()
+        async with browser.stream(
+            "GET", "/events", headers={"Accept": "text/event-stream"}, timeout=None
+        ) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith(":")  # the stream's opening comment
+
+            async def write() -> None:
+                for number in range(LIVE_WRITES):
+                    body = {"title": f"live {number}", "list_id": shared["id"]}
+                    assert (await ada_http.post("/api/tasks", json=body)).status_code == 201
+
+            writing = asyncio.create_task(write())
+            try:
+                async with asyncio.timeout(LIVE_WAIT_SECONDS):
+                    async for line in lines:
+                        if line.startswith("data:"):
+                            change = json.loads(line.removeprefix("data:"))
+                            if shared["id"] in change["lists"]:
+                                heard.append(change)
+                        if len(heard) == LIVE_WRITES:
+                            break
+            except TimeoutError:
+                pass
+            await writing
+        took = time.monotonic() - started
+    written_by = {
+        app.name: sum(
+            line["path"] == "/api/tasks" and line["method"] == "POST"
+            for line in app.access_lines(offsets[app.name])
+        )
+        for app in cluster.apps
+    }
+    figures = {
+        "writes": LIVE_WRITES,
+        "written by replica": written_by,
+        "events heard naming the list": len(heard),
+        "seconds": round(took, 2),
+    }
+    failures = []
+    if len(heard) != LIVE_WRITES:
+        failures.append(f"heard {len(heard)} of {LIVE_WRITES} changes")
+    if sum(1 for count in written_by.values() if count) < 2:
+        failures.append(f"the writes did not spread over the replicas: {written_by}")
+    record_and_check(
+        "live-updates",
+        f"one browser's stream through nginx, {LIVE_WRITES} writes to its shared list by "
+        "another account, spread over 3 replicas",
         figures,
         failures,
     )

@@ -32,6 +32,7 @@ from webapp.db import create_engine
 from webapp.jobs.broker import queue_name
 from webapp.jobs.models import Job, JobItem
 from webapp.jobs.queue import JobQueue
+from webapp.lists.models import ListMember, TaskList
 from webapp.restore.schemas import RestoreJobCreate, RestoreJobRead
 from webapp.restore.service import RestoreJobService
 from webapp.settings import Settings
@@ -109,13 +110,14 @@ def delete_rabbitmq_queues(prefix: str) -> None:
 # The one account whose tasks these tests seed and restore, and a token of its.
 OWNER = Caller(account_id=UUID("01890000-0000-7000-8000-00000000a11c"))
 OWNER_TOKEN = secrets.TOKEN_PREFIX + "o" * 43
+OWNER_INBOX = UUID("01890000-0000-7000-8000-0000000b0c5e")
 
 
 async def empty_tables(engine: AsyncEngine) -> None:
-    """Nothing but the owner's account and its token."""
+    """Nothing but the owner's account, its Inbox and its token."""
     now = datetime.datetime.now(datetime.UTC)
     async with engine.begin() as connection:
-        for model in (JobItem, Job, Task, ApiToken, Account):
+        for model in (JobItem, Job, Task, ListMember, TaskList, ApiToken, Account):
             await connection.execute(delete(model))
         await connection.execute(
             insert(Account).values(
@@ -125,6 +127,17 @@ async def empty_tables(engine: AsyncEngine) -> None:
                 password_hash="not a hash: nobody logs in",
                 is_admin=True,
                 session_epoch=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        await connection.execute(
+            insert(TaskList).values(
+                id=OWNER_INBOX,
+                owner_id=OWNER.account_id,
+                name="Inbox",
+                is_inbox=True,
+                version=1,
                 created_at=now,
                 updated_at=now,
             )
@@ -152,6 +165,7 @@ async def seed_tasks(
         {
             "id": task_id,
             "owner_id": OWNER.account_id,
+            "list_id": OWNER_INBOX,
             "title": f"{title} {number}",
             "notes": "",
             "priority": 0,

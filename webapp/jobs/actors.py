@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from webapp.cache import ReadCache, build_read_cache
 from webapp.db import JOB_STATEMENT_TIMEOUT_SECONDS, create_engine, database_unavailable
 from webapp.errors import NotFound
+from webapp.events.changes import Feed
+from webapp.events.feed import RedisFeed
 from webapp.jobs import runner
 from webapp.jobs.broker import queue_name
 from webapp.jobs.kinds import JobContext, JobKind, JobSender
@@ -70,20 +72,33 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {detail}"[:ERROR_MAX_LENGTH]
 
 
+def publisher(settings: Settings) -> Feed | None:
+    """A worker process's feed: it publishes to the app processes' Redis channel (with no
+    Redis, the app's in-process worker is handed the app's own feed instead)."""
+    return RedisFeed(settings.redis_url, settings.cache_key_prefix) if settings.redis_url else None
+
+
 class WorkerResources(Middleware):
-    """A worker process's engine and read cache, made on first use on the worker's event
-    loop and closed when the worker shuts down (before the AsyncIO middleware stops the
-    loop: Dramatiq calls `after_*` hooks in reverse order, and this is added after it).
+    """A worker process's engine, read cache and feed of live updates, made on first use
+    on the worker's event loop and closed when the worker shuts down (before the AsyncIO
+    middleware stops the loop: Dramatiq calls `after_*` hooks in reverse order, and this
+    is added after it).
 
     It also tells the jobs when their worker begins to stop (SIGTERM: Dramatiq lets each
     thread finish its message, which for a job would be all of its batches): a job then
     leaves after the batch in hand, for another worker to carry on."""
 
     def __init__(
-        self, settings: Settings, cache_factory: Callable[[], ReadCache] | None = None
+        self,
+        settings: Settings,
+        cache_factory: Callable[[], ReadCache] | None = None,
+        feed_factory: Callable[[], Feed | None] | None = None,
     ) -> None:
         self.settings = settings
         self._cache_factory = cache_factory or (lambda: build_read_cache(settings))
+        self._feed_factory = feed_factory or (lambda: publisher(settings))
+        self._feed: Feed | None = None
+        self._feed_made = False
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._cache: ReadCache | None = None
@@ -103,6 +118,14 @@ class WorkerResources(Middleware):
         if self._cache is None:
             self._cache = self._cache_factory()
         return self._cache
+
+    @property
+    def feed(self) -> Feed | None:
+        """Where the jobs' changes go to reach open pages (None: nowhere)."""
+        if not self._feed_made:
+            self._feed = self._feed_factory()
+            self._feed_made = True
+        return self._feed
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -127,6 +150,7 @@ class WorkerResources(Middleware):
                 cache=self.cache,
                 settings=self.settings,
                 sender=sender,
+                feed=self.feed,
                 stopping=self.stopping,
             )
 
@@ -134,6 +158,9 @@ class WorkerResources(Middleware):
         if self._cache is not None:
             await self._cache.close()
             self._cache = None
+        if isinstance(self._feed, RedisFeed):
+            await self._feed.close()
+        self._feed, self._feed_made = None, False
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = self._sessions = None

@@ -25,6 +25,8 @@ from dramatiq.brokers.stub import StubBroker
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from webapp.cache import Lookup, NullReadCache, ReadCache
+from webapp.events.changes import Feed
+from webapp.events.feed import OwnerLoopFeed
 from webapp.jobs import runner
 from webapp.jobs.actors import RetryPolicy, WorkerResources, declare_actor
 from webapp.jobs.broker import build_broker
@@ -85,18 +87,25 @@ class JobQueue:
         *,
         broker: dramatiq.Broker | None = None,
         app_cache: ReadCache | None = None,
+        app_feed: Feed | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
         """`app_cache`: the app's read cache; given, a StubBroker's jobs run in an
         in-process worker started with the first job (the app's local mode). Without it
-        nothing runs them until a test starts `dramatiq.Worker` itself."""
+        nothing runs them until a test starts `dramatiq.Worker` itself. `app_feed`: the
+        app's feed of live updates, which the in-process worker's jobs publish to."""
         self.settings = settings
         self.kinds = {kind.name: kind for kind in kinds}
         self.broker = broker or build_broker(settings)
         self.in_process = isinstance(self.broker, StubBroker)
         self._app_cache = app_cache
+        self._app_feed = app_feed
         self._app_loop: asyncio.AbstractEventLoop | None = None
-        self.resources = WorkerResources(settings, self._worker_cache if app_cache else None)
+        self.resources = WorkerResources(
+            settings,
+            self._worker_cache if app_cache else None,
+            self._worker_feed if app_cache and app_feed else None,
+        )
         self.broker.add_middleware(self.resources)
         self.actors = {
             kind.name: declare_actor(self.broker, kind, self.resources, sender=self, retry=retry)
@@ -108,6 +117,11 @@ class JobQueue:
         assert self._app_cache is not None
         assert self._app_loop is not None
         return OwnerLoopCache(self._app_cache, self._app_loop)
+
+    def _worker_feed(self) -> Feed:
+        assert self._app_feed is not None
+        assert self._app_loop is not None
+        return OwnerLoopFeed(self._app_feed, self._app_loop)
 
     # ----------------------------------------------------------------- sending
 

@@ -17,7 +17,14 @@ from webapp.accounts.models import Account
 from webapp.accounts.service import clean_email
 from webapp.cache import CachedReads, ReadCache
 from webapp.clock import utcnow
-from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
+from webapp.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+    Unprocessable,
+)
 from webapp.events.changes import Change, Changes
 from webapp.lists import access
 from webapp.lists.models import LIST_NAME_MAX_LENGTH, ListMember, Role, TaskList
@@ -262,12 +269,12 @@ class ListService:
         try:
             cleaned = clean_email(email)
         except InvalidInput:
-            raise InvalidInput({"email": "is not an email address"}) from None
+            raise Unprocessable({"email": "is not an email address"}) from None
         account_id = await self.session.scalar(
             select(Account.id).where(Account.email == cleaned, Account.disabled_at.is_(None))
         )
         if account_id is None:
-            raise InvalidInput({"email": "no account here has this email"})
+            raise Unprocessable({"email": "no account here has this email"})
         return account_id
 
     async def share(self, list_id: UUID, data: MemberCreate) -> MemberRead:

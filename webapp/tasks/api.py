@@ -319,6 +319,11 @@ class TrashController(ApiController):
     ) -> None:
         await task_service.purge(task_id)
 
-    @delete("/", summary="Empty the trash", status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/",
+        summary="Empty the trash",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=problem_responses(),
+    )
     async def empty_trash(self, task_service: NamedDependency[TaskService]) -> None:
         await task_service.empty_trash()

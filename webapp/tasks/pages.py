@@ -47,6 +47,7 @@ from webapp.web.pages import (
     Toast,
     back_to,
     current_page,
+    htmx_redirect,
     is_partial,
     oob,
     page_error_handlers,
@@ -97,10 +98,25 @@ class TaskPages(PageController):
     ) -> Response[str]:
         sidebar = Sidebar(await list_service.lists())
         if view.list_id is not None and sidebar.current(view.list_id) is None:
+            if is_partial(request):
+                # The list went while the page was open (deleted, or no longer shared):
+                # a live update's refresh takes the browser to every list's page.
+                toast = Toast(text="That list is no longer there (deleted, or not shared).")
+                return htmx_redirect(request, LIST_PATH, toast)
             raise NotFound(f"list {view.list_id} does not exist")
         if is_partial(request):
             if request.htmx.target == "lists-nav":  # a live update's refresh
-                return html(render(request, "lists/_sidebar.html", **lists_context(sidebar, view)))
+                counts = await task_service.counts(view.list_id)
+                return partials(
+                    render(request, "lists/_sidebar.html", **lists_context(sidebar, view)),
+                    oob(request, "tasks/_counter.html", counts=counts),
+                    oob(
+                        request,
+                        "tasks/_bulk_actions.html",
+                        counts=counts,
+                        may_change=sidebar.may_change(view.list_id),
+                    ),
+                )
             return partials(
                 await listing(request, task_service, view, read_only=sidebar.read_only),
                 oob(request, "tasks/_filters.html", view=view, filters=filter_links(view)),

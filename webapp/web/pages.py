@@ -79,6 +79,14 @@ def see_other(request: HTMXRequest, where: str, toast: Toast | None = None) -> R
     return Redirect(path=where, status_code=HTTP_303_SEE_OTHER)
 
 
+def htmx_redirect(request: HTMXRequest, where: str, toast: Toast | None = None) -> Response[str]:
+    """Send an htmx request's browser to another page (a 303 would be followed by htmx
+    and swapped in where the request aimed)."""
+    if toast is not None:
+        flash_toast(request, toast)
+    return html("", headers={"HX-Redirect": where})
+
+
 async def reply(
     request: HTMXRequest,
     here: str,

@@ -43,6 +43,7 @@ from webapp.errors import (
     NotFound,
     StaleVersion,
     TooManyAttempts,
+    Unprocessable,
 )
 
 log = structlog.get_logger(__name__)
@@ -122,7 +123,8 @@ _DOCUMENTED: dict[int, tuple[str, Problem]] = {
         Problem(status=409, title="Conflict", detail=_STALE, current_version=2),
     ),
     HTTP_422_UNPROCESSABLE_ENTITY: (
-        "The `Idempotency-Key` was used before for a different request.",
+        "The `Idempotency-Key` was used before for a different request; or (sharing a "
+        "list) the email names no account here.",
         Problem(
             status=422,
             title="Unprocessable Content",
@@ -237,9 +239,10 @@ INTERNAL_ERROR = Problem(
 
 def problem_for(request: Request[Any, Any, Any], exc: Exception) -> Problem:
     if isinstance(exc, InvalidInput):
+        unprocessable = isinstance(exc, Unprocessable)
         return Problem(
-            status=HTTP_400_BAD_REQUEST,
-            title="Invalid input",
+            status=HTTP_422_UNPROCESSABLE_ENTITY if unprocessable else HTTP_400_BAD_REQUEST,
+            title="Unprocessable Content" if unprocessable else "Invalid input",
             detail=exc.detail,
             errors=[FieldError(field=f, message=m) for f, m in exc.pairs()],
         )

@@ -33,7 +33,7 @@ async def cy(
 
 async def inbox(client: httpx.AsyncClient) -> dict[str, Any]:
     [found] = [item for item in (await client.get("/api/lists")).json() if item["is_inbox"]]
-    return found
+    return dict(found)
 
 
 async def new_list(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
@@ -272,8 +272,10 @@ async def test_sharing_refuses_unknown_emails_oneself_and_twice_and_changes_noth
     home = await new_list(client, "Home")
     path = f"/api/lists/{home['id']}/members"
     unknown = await client.post(path, json={"email": "nobody@example.com"})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "email"
+    not_an_email = await client.post(path, json={"email": "ada at example"})
+    assert not_an_email.status_code == 422
     oneself = await client.post(path, json={"email": "ada@example.com"})
     assert oneself.status_code == 400
     bad_role = await client.post(path, json={"email": stranger.email, "role": "owner"})

@@ -190,3 +190,22 @@ async def test_a_member_leaves_a_list_from_its_settings_page(
     assert left.headers["location"] == "/"
     assert "You left “Home”." in (await bob.get("/")).text
     assert sidebar((await bob.get("/")).text) == ["All tasks", "Inbox 0"]
+
+
+async def test_a_live_refresh_of_the_sidebar_brings_the_counts_along(client: Client) -> None:
+    groceries = await make_list(client, "Groceries")
+    await client.post("/api/tasks", json={"title": "Milk", "list_id": groceries})
+    response = await client.get(f"/lists/{groceries}", headers={**HX, "HX-Target": "lists-nav"})
+    assert part_ids(response) == ["lists-nav", "oob:#counter", "oob:#bulk-actions"]
+    assert "Groceries 1" in sidebar(response.text)
+
+
+async def test_a_live_refresh_of_a_list_that_went_sends_the_browser_to_all_tasks(
+    client: Client, bob: httpx.AsyncClient, stranger: Person
+) -> None:
+    home = await make_list(client, "Home")
+    await post_form(client, f"/lists/{home}/members", {"email": stranger.email, "role": "viewer"})
+    await client.delete(f"/api/lists/{home}/members/{stranger.account_id}")
+    refresh = await bob.get(f"/lists/{home}", headers={**HX, "HX-Target": "listing"})
+    assert refresh.headers["HX-Redirect"] == "/"
+    assert "That list is no longer there" in (await bob.get("/")).text

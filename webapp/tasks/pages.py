@@ -21,6 +21,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from litestar.status_codes import (
     HTTP_303_SEE_OTHER,
+    HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
@@ -102,7 +103,7 @@ class TaskPages(PageController):
                 # The list went while the page was open (deleted, or no longer shared):
                 # a live update's refresh takes the browser to every list's page.
                 toast = Toast(text="That list is no longer there (deleted, or not shared).")
-                return htmx_redirect(request, LIST_PATH, toast)
+                return htmx_redirect(request, LIST_PATH, toast, status_code=HTTP_404_NOT_FOUND)
             raise NotFound(f"list {view.list_id} does not exist")
         if is_partial(request):
             if request.htmx.target == "lists-nav":  # a live update's refresh

@@ -79,12 +79,15 @@ def see_other(request: HTMXRequest, where: str, toast: Toast | None = None) -> R
     return Redirect(path=where, status_code=HTTP_303_SEE_OTHER)
 
 
-def htmx_redirect(request: HTMXRequest, where: str, toast: Toast | None = None) -> Response[str]:
+def htmx_redirect(
+    request: HTMXRequest, where: str, toast: Toast | None = None, *, status_code: int = 200
+) -> Response[str]:
     """Send an htmx request's browser to another page (a 303 would be followed by htmx
-    and swapped in where the request aimed)."""
+    and swapped in where the request aimed). htmx follows HX-Redirect whatever the
+    status, so a refusal keeps its own (a 404 for what is gone)."""
     if toast is not None:
         flash_toast(request, toast)
-    return html("", headers={"HX-Redirect": where})
+    return html("", status_code=status_code, headers={"HX-Redirect": where})
 
 
 async def reply(

@@ -207,5 +207,6 @@ async def test_a_live_refresh_of_a_list_that_went_sends_the_browser_to_all_tasks
     await post_form(client, f"/lists/{home}/members", {"email": stranger.email, "role": "viewer"})
     await client.delete(f"/api/lists/{home}/members/{stranger.account_id}")
     refresh = await bob.get(f"/lists/{home}", headers={**HX, "HX-Target": "listing"})
+    assert refresh.status_code == 404
     assert refresh.headers["HX-Redirect"] == "/"
     assert "That list is no longer there" in (await bob.get("/")).text

@@ -54,6 +54,7 @@ from webapp.restore.pages import RestorePages
 from webapp.settings import PROJECT_ROOT, Settings, get_settings
 from webapp.tasks.api import TaskController, TrashController
 from webapp.tasks.pages import TaskPages
+from webapp.tasks.trash_pages import TrashPages
 from webapp.web.deadline import RequestDeadline
 from webapp.web.edges import HttpEdges
 from webapp.web.health import HealthController
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             ListPages,
             RestoreJobController,
             TaskPages,
+            TrashPages,
             RestorePages,
             *PORTABILITY_ROUTES,
             LiveEvents,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 import unicodedata
 
+from webapp.errors import InvalidInput
+
 
 def _class_member(codepoint: int) -> str:
     # \uXXXX reads the same in Python's and in JSON Schema's (ECMA-262) expressions; past
@@ -75,3 +77,17 @@ def is_visible(text: str) -> bool:
     return any(
         not character.isspace() and unicodedata.category(character) != "Cf" for character in text
     )
+
+
+def one_line(text: str, field: str, max_length: int) -> str:
+    """`text` as stored where one visible line is wanted (a task's title, a list's
+    name): trimmed, 1 to `max_length` characters, something visible, no control
+    character; else InvalidInput naming `field`."""
+    cleaned = text.strip()
+    if not is_visible(cleaned):
+        raise InvalidInput({field: "must not be empty"})
+    if len(cleaned) > max_length:
+        raise InvalidInput({field: f"must be at most {max_length} characters (got {len(cleaned)})"})
+    if refused := control_character(cleaned):
+        raise InvalidInput({field: f"must not hold control characters (found {refused})"})
+    return cleaned

@@ -245,7 +245,6 @@ NOT_WRITES = {
     "counts",
     "is_listed",
     "session",
-    "shared",
     "last_read_hit",
 }
 

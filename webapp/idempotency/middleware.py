@@ -170,6 +170,13 @@ class IdempotentPosts(ASGIMiddleware):
         status = 500
         headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                service.release(attempt)
 
         async def record(message: Message) -> None:
             nonlocal status, headers
@@ -180,6 +187,10 @@ class IdempotentPosts(ASGIMiddleware):
                     for name, value in message.get("headers", [])
                     if bytes(name).lower() not in _NOT_STORED
                 ]
+                if status >= 500:
+                    # Before the client can read the answer: a retry it sends at once
+                    # must find the key released (or being released), not in progress.
+                    release()
             elif message["type"] == "http.response.body":
                 chunks.append(bytes(message.get("body", b"")))
             await send(message)
@@ -187,10 +198,10 @@ class IdempotentPosts(ASGIMiddleware):
         try:
             await next_app(scope, receive, record)
         except BaseException:
-            service.release(attempt)
+            release()
             raise
         if status >= 500:
-            service.release(attempt)
+            release()
         else:
             await service.complete(attempt, status, headers, b"".join(chunks))
 

@@ -164,7 +164,10 @@ class IdempotencyService:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             if random.randrange(CLEAN_UP_ONE_IN) == 0:  # noqa: S311 (not security)
                 await self._clean_up(session, now)
-            for _ in range(2):  # a concurrent first request may insert between our read and write
+            # A concurrent first request may insert between our read and write, and this
+            # process's release of a failed first request may delete the record we read:
+            # read again then.
+            for _ in range(3):
                 record = await session.get(IdempotencyRecord, (caller, key), populate_existing=True)
                 if record is not None and record.expires_at <= now:
                     await session.delete(record)
@@ -187,12 +190,15 @@ class IdempotencyService:
                         continue
                     _FAILED.discard((caller, key))
                     return Started(now)
-                return await self._existing(session, record, request, now)
+                decided = await self._existing(session, record, request, now)
+                if decided is not None:
+                    return decided
             return InProgress()
 
     async def _existing(
         self, session: AsyncSession, record: IdempotencyRecord, request: str, now: datetime.datetime
-    ) -> Outcome:
+    ) -> Outcome | None:
+        """What to do about a request whose key has a record; None: read it again."""
         if record.fingerprint != request:
             return Mismatch()
         if record.status_code is not None:
@@ -219,7 +225,8 @@ class IdempotencyService:
         )
         await session.commit()
         if int(taken.rowcount) != 1:  # type: ignore[attr-defined]
-            return InProgress()
+            # Another retry took it over, or (failed here) our own release deleted it.
+            return None if failed_here else InProgress()
         _FAILED.discard((record.caller, record.key))
         return Started(now)
 

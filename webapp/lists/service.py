@@ -37,7 +37,7 @@ from webapp.lists.schemas import (
     MemberUpdate,
 )
 from webapp.tasks.models import Task
-from webapp.text import control_character, is_visible
+from webapp.text import one_line
 
 # Lists an account may own: enough for any person, a bound for a runaway script.
 LISTS_MAX = 500
@@ -45,18 +45,8 @@ MEMBERS_MAX = 100
 
 
 def clean_list_name(name: str) -> str:
-    """A list's name as stored: trimmed, 1 to 200 characters, something visible, no
-    control character (the rules of a task's title)."""
-    cleaned = name.strip()
-    if not is_visible(cleaned):
-        raise InvalidInput({"name": "must not be empty"})
-    if len(cleaned) > LIST_NAME_MAX_LENGTH:
-        raise InvalidInput(
-            {"name": f"must be at most {LIST_NAME_MAX_LENGTH} characters (got {len(cleaned)})"}
-        )
-    if refused := control_character(cleaned):
-        raise InvalidInput({"name": f"must not hold control characters (found {refused})"})
-    return cleaned
+    """A list's name as stored: the rules of a task's title (webapp.text.one_line)."""
+    return one_line(name, "name", LIST_NAME_MAX_LENGTH)
 
 
 class ListService:

@@ -26,7 +26,8 @@ from webapp.tasks.schemas import (
     TaskRead,
     TaskUpdate,
 )
-from webapp.tasks.service import OFFSET_MAX, TaskService
+from webapp.tasks.service import TaskService
+from webapp.tasks.validation import OFFSET_MAX
 from webapp.web.api import ApiController, IfMatch, parse_if_match
 from webapp.web.problems import problem_responses
 

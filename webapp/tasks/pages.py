@@ -1,4 +1,6 @@
-"""HTML pages over TaskService: the task list at `/` and the trash at `/trash`.
+"""HTML pages over TaskService: every list's tasks at `/`, one list's at `/lists/{id}`,
+and the changes made from their rows and forms (the trash's own routes are in
+`trash_pages`).
 
 Every action is a plain `<form method="post">` with a real `action`. Without JavaScript
 the answer is a 303 back to the page the form came from (its `next` field, else the
@@ -32,12 +34,11 @@ from webapp.lists.service import ListService
 from webapp.lists.views import Sidebar
 from webapp.tasks.deps import DEPENDENCIES
 from webapp.tasks.forms import ActionForm, AddForm, EditForm, FormBody
-from webapp.tasks.rendering import ListChange, list_page, listing, lists_context, trash_page
+from webapp.tasks.rendering import ListChange, list_page, listing, lists_context
 from webapp.tasks.schemas import TaskCreate
 from webapp.tasks.service import TaskService
 from webapp.tasks.views import (
     LIST_PATH,
-    TRASH_PATH,
     EditValues,
     ListView,
     edit_context,
@@ -129,26 +130,6 @@ class TaskPages(PageController):
             except (ValueError, NotFound):
                 editing = None  # a stale bookmark: show the list without the editor
         return await list_page(request, task_service, sidebar, view, editing=editing)
-
-    @get("/trash")
-    async def trash(
-        self, request: HTMXRequest, task_service: NamedDependency[TaskService]
-    ) -> Response[str]:
-        view = ListView.from_params(request.query_params, trash=True)
-        confirming = request.query_params.get("confirm") == "empty"
-        if not is_partial(request):
-            return await trash_page(request, task_service, view, confirming=confirming)
-        counts = await task_service.counts()
-        if request.htmx.target == "empty-trash":
-            return html(
-                render(request, "tasks/_empty_trash.html", counts=counts, confirming=confirming)
-            )
-        # After a bulk restore the trash count changed too: its controls come along.
-        return partials(
-            await listing(request, task_service, view),
-            oob(request, "tasks/_empty_trash.html", counts=counts, confirming=False),
-            oob(request, "tasks/_bulk_restore.html", counts=counts),
-        )
 
     @get("/tasks/{task_id:uuid}")
     async def row(
@@ -406,34 +387,4 @@ class TaskPages(PageController):
         change = ListChange(request, task_service, list_service, back_to(request, data.next))
         moved = await task_service.clear_completed(change.view.list_id)
         toast = Toast(text=f"Moved {moved} completed {plural('task', moved)} to the trash.")
-        return await change.reply(change.listing, toast=toast)
-
-    @post("/trash/{task_id:uuid}/purge", status_code=200)
-    async def purge(
-        self,
-        request: HTMXRequest,
-        task_service: NamedDependency[TaskService],
-        list_service: NamedDependency[ListService],
-        task_id: FromPath[UUID],
-        data: Annotated[ActionForm, FormBody],
-    ) -> Response[str] | Redirect:
-        await task_service.purge(task_id)
-        change = ListChange(
-            request, task_service, list_service, back_to(request, data.next, TRASH_PATH)
-        )
-        return await change.reply("", toast=Toast(text="Task deleted forever."))
-
-    @post("/trash/empty", status_code=200)
-    async def empty_trash(
-        self,
-        request: HTMXRequest,
-        task_service: NamedDependency[TaskService],
-        list_service: NamedDependency[ListService],
-        data: Annotated[ActionForm, FormBody],
-    ) -> Response[str] | Redirect:
-        purged = await task_service.empty_trash()
-        change = ListChange(
-            request, task_service, list_service, back_to(request, data.next, TRASH_PATH)
-        )
-        toast = Toast(text=f"Trash emptied: {purged} {plural('task', purged)} deleted forever.")
         return await change.reply(change.listing, toast=toast)

@@ -16,11 +16,11 @@ import asyncio
 import datetime
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,76 +30,23 @@ from webapp.clock import utcnow
 from webapp.errors import Conflict, Forbidden, InvalidInput, NotFound, StaleVersion
 from webapp.events.changes import Change, Changes
 from webapp.lists import access
-from webapp.lists.models import Role, TaskList
 from webapp.tasks import queries
-from webapp.tasks.models import NOTES_MAX_LENGTH, TITLE_MAX_LENGTH, Priority, Task
+from webapp.tasks.models import Priority, Task
+from webapp.tasks.reach import Reach
 from webapp.tasks.schemas import TaskCounts, TaskCreate, TaskPage, TaskQuery, TaskRead, TaskUpdate
-from webapp.text import control_character, is_visible
+from webapp.tasks.validation import (
+    Where,
+    check_where,
+    clean_notes,
+    clean_title,
+    validate_query,
+)
 
-# Where a caller expects a task: live (not in the trash), in the trash, or either.
-Where = Literal["live", "trash", "any"]
-
-LIMIT_MAX = 100
-# Past any list anyone pages through, and within what every database takes as an OFFSET.
-OFFSET_MAX = 1_000_000_000
-SEARCH_MAX_LENGTH = 200
 # How often a change without a version is tried when other writers keep winning the race;
 # between tries it waits a random moment (up to RETRY_PAUSE_SECONDS times the tries so far)
 # so that writers that collided do not collide again in step.
 WRITE_ATTEMPTS = 10
 RETRY_PAUSE_SECONDS = 0.002
-
-
-def clean_title(title: str) -> str:
-    """The stored form of a title: trimmed, 1 to 200 characters, something visible in
-    them, and no control character (see webapp.text)."""
-    cleaned = title.strip()
-    if not is_visible(cleaned):
-        raise InvalidInput({"title": "must not be empty"})
-    if len(cleaned) > TITLE_MAX_LENGTH:
-        raise InvalidInput(
-            {"title": f"must be at most {TITLE_MAX_LENGTH} characters (got {len(cleaned)})"}
-        )
-    if refused := control_character(cleaned):
-        raise InvalidInput({"title": f"must not hold control characters (found {refused})"})
-    return cleaned
-
-
-def clean_notes(notes: str) -> str:
-    """Notes as given: up to 10,000 characters, line breaks and tabs but no other control
-    character."""
-    if len(notes) > NOTES_MAX_LENGTH:
-        raise InvalidInput(
-            {"notes": f"must be at most {NOTES_MAX_LENGTH} characters (got {len(notes)})"}
-        )
-    if refused := control_character(notes, allow_line_breaks=True):
-        raise InvalidInput({"notes": f"must not hold control characters (found {refused})"})
-    return notes
-
-
-def validate_query(query: TaskQuery) -> TaskQuery:
-    errors = {}
-    if not 1 <= query.limit <= LIMIT_MAX:
-        errors["limit"] = f"must be between 1 and {LIMIT_MAX}"
-    if not 0 <= query.offset <= OFFSET_MAX:
-        errors["offset"] = f"must be between 0 and {OFFSET_MAX}"
-    if len(query.q) > SEARCH_MAX_LENGTH:
-        errors["q"] = f"must be at most {SEARCH_MAX_LENGTH} characters"
-    if errors:
-        raise InvalidInput(errors)
-    return query
-
-
-def check_where(task_id: UUID, in_trash: bool, where: Where) -> None:
-    """The one rule for a task that is not where the caller expects it.
-
-    A trashed task asked for as live does not exist for that caller (NotFound); a live
-    task asked for in the trash (to purge it) exists but refuses the request (Conflict).
-    """
-    if where == "live" and in_trash:
-        raise NotFound(f"task {task_id} is in the trash")
-    if where == "trash" and not in_trash:
-        raise Conflict(f"task {task_id} is not in the trash")
 
 
 class TaskService:
@@ -125,8 +72,8 @@ class TaskService:
         self.me = caller.account_id
         self.changes = changes or Changes(cache)
         self.reads = CachedReads(cache, caller.cache_scope, lambda: self._session)
-        # The lists shared with the caller, and its role on each (read on first need).
-        self._shared: dict[UUID, Role] | None = None
+        # What the caller reaches (its lists and those shared with it, read on first need).
+        self.reach = Reach(lambda: self.session, self.me)
         # The lists the change being made touches (whose audience hears of it).
         self._touched: set[UUID | None] = set()
         self._orphans_of: set[UUID] = set()
@@ -144,42 +91,13 @@ class TaskService:
         """Whether the last read was served from the cache (the API's X-Cache)."""
         return self.reads.last_hit
 
-    # ---------------------------------------------------------------- scopes
-
-    async def shared(self) -> dict[UUID, Role]:
-        if self._shared is None:
-            self._shared = await access.memberships(self.session, self.me)
-        return self._shared
-
-    async def _readable(self) -> ColumnElement[bool]:
-        return queries.readable(self.me, list(await self.shared()))
-
-    async def _restorable(self) -> ColumnElement[bool]:
-        edited = [list_id for list_id, role in (await self.shared()).items() if role.writes]
-        return queries.restorable(self.me, edited)
-
-    async def _visible(self) -> ColumnElement[bool]:
-        """Live tasks the caller may read; tasks in the trash it may restore."""
-        return queries.visible(await self._readable(), await self._restorable())
-
-    async def _scope_of(self, query: TaskQuery) -> ColumnElement[bool]:
-        if query.list_id is not None:
-            await access.require(self.session, self.me, query.list_id, write=query.trash)
-            return queries.in_list(query.list_id)
-        return await (self._restorable() if query.trash else self._readable())
-
-    async def _role(self, task: Task) -> Role | None:
-        if task.owner_id == self.me:
-            return Role.OWNER
-        return (await self.shared()).get(task.list_id) if task.list_id else None
-
     # ---------------------------------------------------------------- reads
 
     async def get(self, task_id: UUID, *, where: Where = "live") -> TaskRead:
         """One task. `where` says where the caller expects it: live, in the trash, or any."""
 
         async def load() -> TaskRead | None:
-            return await queries.load_task(self.session, await self._visible(), task_id)
+            return await queries.load_task(self.session, await self.reach.visible(), task_id)
 
         task = await self.reads.value(f"task:{task_id}", TaskRead | None, load)
         if task is None:
@@ -192,7 +110,7 @@ class TaskService:
         validate_query(query)
 
         async def load() -> TaskPage:
-            return await queries.load_page(self.session, await self._scope_of(query), query)
+            return await queries.load_page(self.session, await self.reach.of_query(query), query)
 
         return await self.reads.value(query.cache_key(), TaskPage, load)
 
@@ -204,7 +122,7 @@ class TaskService:
         validate_query(query)
 
         async def load() -> TaskPage:
-            return await queries.load_page(self.session, await self._scope_of(query), query)
+            return await queries.load_page(self.session, await self.reach.of_query(query), query)
 
         return await self.reads.json(query.cache_key(), load)
 
@@ -213,8 +131,8 @@ class TaskService:
         tasks in the caller's trash (index scans, cached)."""
 
         async def load() -> TaskCounts:
-            live = await self._scope_of(TaskQuery(list_id=list_id))
-            return await queries.load_counts(self.session, live, await self._restorable())
+            live = await self.reach.of_query(TaskQuery(list_id=list_id))
+            return await queries.load_counts(self.session, live, await self.reach.restorable())
 
         key = f"counts:{list_id.hex if list_id else 'all'}"
         return await self.reads.value(key, TaskCounts, load)
@@ -226,7 +144,7 @@ class TaskService:
         without reading the list again. The database answers, with the list's own WHERE
         clause: its collation, not Python's, decides what a search matches.
         """
-        scope = await self._scope_of(query)
+        scope = await self.reach.of_query(query)
         return await queries.is_listed(self.session, scope, task.id, query)
 
     # ---------------------------------------------------------------- writes
@@ -249,10 +167,10 @@ class TaskService:
     async def _load(self, task_id: UUID, where: Where) -> Task:
         """The task, to change: NotFound unless the caller may see it, Forbidden unless
         it may change it too."""
-        task = await queries.load_for_change(self.session, await self._visible(), task_id)
+        task = await queries.load_for_change(self.session, await self.reach.visible(), task_id)
         if task is None:
             raise NotFound(f"task {task_id} does not exist")
-        role = await self._role(task)
+        role = await self.reach.role(task)
         if role is None:  # pragma: no cover  (_visible and _role agree)
             raise NotFound(f"task {task_id} does not exist")
         if not role.writes:
@@ -277,20 +195,14 @@ class TaskService:
             await self._commit()
         except StaleDataError:
             await self.session.rollback()
-            current = await queries.load_for_change(self.session, await self._visible(), task_id)
+            current = await queries.load_for_change(
+                self.session, await self.reach.visible(), task_id
+            )
             raise StaleVersion(
                 "the task was changed by someone else; reload it and try again",
                 current_version=current.version if current else 0,
             ) from None
         return queries.to_read(task)
-
-    async def _writable_list(self, list_id: UUID | None) -> tuple[UUID, UUID]:
-        """A list the caller may add tasks to (default: its Inbox), and its owner."""
-        if list_id is None:
-            return await access.inbox_of(self.session, self.me), self.me
-        role = await access.require(self.session, self.me, list_id, write=True)
-        owner = self.me if role is Role.OWNER else await access.owner_of(self.session, list_id)
-        return list_id, owner
 
     async def create(self, data: TaskCreate) -> TaskRead:
         """Add a task to a list (default: the caller's Inbox); the title is trimmed and
@@ -307,7 +219,7 @@ class TaskService:
             errors |= error.errors
         if errors:
             raise InvalidInput(errors)
-        list_id, owner = await self._writable_list(data.list_id)
+        list_id, owner = await self.reach.writable_list(data.list_id)
         now = utcnow()
         task = Task(
             owner_id=owner,
@@ -388,7 +300,7 @@ class TaskService:
             raise InvalidInput(errors)
         move_to: tuple[UUID, UUID] | None = None
         if not isinstance(changes.list_id, msgspec.UnsetType):
-            move_to = await self._writable_list(changes.list_id)
+            move_to = await self.reach.writable_list(changes.list_id)
         expectations: list[tuple[frozenset[int], bool]] = []
         if isinstance(changes.version, int):
             expectations.append((frozenset({changes.version}), False))
@@ -495,10 +407,8 @@ class TaskService:
             await access.require(self.session, self.me, list_id, write=True)
             self._touched.add(list_id)
             return queries.in_list(list_id)
-        self._touched |= {i for i, role in (await self.shared()).items() if role.writes}
-        own = await self.session.scalars(select(TaskList.id).where(TaskList.owner_id == self.me))
-        self._touched |= set(own)
-        return await self._restorable()
+        self._touched |= await self.reach.changeable_lists()
+        return await self.reach.restorable()
 
     async def _bulk(self, list_id: UUID | None, *where: ColumnElement[bool], **values: Any) -> int:
         scope = await self._bulk_scope(list_id)

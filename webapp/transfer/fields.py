@@ -1,7 +1,7 @@
 """The rules an imported field must meet, the same as the app's, and the parsing of the
 values every format shares (priorities, ISO dates and times).
 
-The rules are those of `webapp.tasks.service.clean_title` and `clean_notes`, written
+The rules are those of `webapp.tasks.validation.clean_title` and `clean_notes`, written
 again here on the same primitives (`webapp.text`, the lengths in `webapp.tasks.models`)
 so that this layer needs no service; tests/app/transfer/test_fields.py holds the two to
 the same answers. Each check returns the cleaned value or a message, never raises: a
@@ -35,7 +35,7 @@ class Invalid(ValueError):
 
 def clean_title(title: str) -> str:
     """The title trimmed, or Invalid: 1 to 200 characters, something visible, no control
-    character (as `webapp.tasks.service.clean_title`)."""
+    character (as `webapp.tasks.validation.clean_title`)."""
     return _one_line(title, "title", TITLE_MAX_LENGTH)
 
 
@@ -59,7 +59,7 @@ def _one_line(text: str, what: str, max_length: int) -> str:
 
 def clean_notes(notes: str) -> str:
     """The notes as given, or Invalid: up to 10,000 characters, line breaks and tabs but
-    no other control character (as `webapp.tasks.service.clean_notes`)."""
+    no other control character (as `webapp.tasks.validation.clean_notes`)."""
     if len(notes) > NOTES_MAX_LENGTH:
         raise Invalid(
             f"The notes are {len(notes):,} characters long; at most {NOTES_MAX_LENGTH:,} "

@@ -27,7 +27,8 @@ from webapp.restore.schemas import RestoreJobCreate
 from webapp.restore.service import RestoreJobService
 from webapp.tasks.models import Task
 from webapp.tasks.schemas import TaskCreate, TaskQuery, TaskRead, TaskUpdate
-from webapp.tasks.service import TaskService, Where
+from webapp.tasks.service import TaskService
+from webapp.tasks.validation import Where
 
 
 @pytest.fixture

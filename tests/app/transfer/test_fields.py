@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from webapp.errors import InvalidInput
-from webapp.tasks import service
+from webapp.tasks import validation
 from webapp.transfer import fields
 from webapp.transfer.fields import Invalid
 from webapp.transfer.records import UTC
@@ -48,7 +48,7 @@ NOTES = [
 @pytest.mark.parametrize("title", TITLES)
 def test_a_title_is_cleaned_as_the_service_cleans_it(title: str) -> None:
     try:
-        expected: str | None = service.clean_title(title)
+        expected: str | None = validation.clean_title(title)
     except InvalidInput:
         expected = None
     try:
@@ -61,7 +61,7 @@ def test_a_title_is_cleaned_as_the_service_cleans_it(title: str) -> None:
 @pytest.mark.parametrize("notes", NOTES)
 def test_notes_are_checked_as_the_service_checks_them(notes: str) -> None:
     try:
-        expected: str | None = service.clean_notes(notes)
+        expected: str | None = validation.clean_notes(notes)
     except InvalidInput:
         expected = None
     try:

@@ -43,6 +43,7 @@ from webapp.cache import ReadCache, build_read_cache
 from webapp.db import create_engine, sqlalchemy_config
 from webapp.events.changes import Changes
 from webapp.events.feed import RedisFeed, build_feed
+from webapp.events.origin import PageOrigin
 from webapp.events.stream import LiveEvents
 from webapp.idempotency.middleware import IdempotentPosts
 from webapp.jobs.queue import JobQueue
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, read_cache: ReadCache | None = 
             CrossSiteApiGuard(),
             *([api_rate_limit(settings.api_rate_limit)] if settings.api_rate_limit else []),
             IdempotentPosts(),
+            PageOrigin(),
         ],
         guards=[require_signed_in],
         dependencies=CALLER,

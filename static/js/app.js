@@ -20,6 +20,9 @@
   // (or says to re-read everything). An open edit form is never replaced under the
   // user's hands: the rows are re-read once it is closed.
   var rowsStale = false;
+  // This page's id, sent with its htmx requests: the changes they make come back on the
+  // stream with it, and are not re-read (the request's answer showed them already).
+  var pageId = Math.random().toString(36).slice(2) + Date.now().toString(36);
 
   function reread(target) {
     htmx.ajax("GET", window.location.pathname + window.location.search, {
@@ -47,6 +50,9 @@
     } catch (error) {
       change = { resync: true };
     }
+    if (change.origin && change.origin === pageId) {
+      return;
+    }
     var shown = event.target.getAttribute("data-list");
     if (document.getElementById("lists-nav")) {
       reread("#lists-nav");
@@ -69,6 +75,7 @@
     if (meta && meta.content) {
       event.detail.headers["X-CSRFToken"] = meta.content;
     }
+    event.detail.headers["X-Page-Id"] = pageId;
   });
 
   // Escape while editing a task: the same as pressing Cancel.

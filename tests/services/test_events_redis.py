@@ -79,7 +79,12 @@ async def test_a_change_through_one_process_reaches_a_stream_on_another(
             async with events(bob) as bobs:
                 await new_task(ada, "Milk", shared)
                 event = await bobs.changed()
-                assert event.json == {"lists": [shared], "access": False, "resync": False}
+                assert event.json == {
+                    "lists": [shared],
+                    "access": False,
+                    "resync": False,
+                    "origin": "",
+                }
                 # Each process holds one subscription, however many streams.
                 channels = redis.Redis.from_url(REDIS_URL).pubsub_numsub(f"{prefix}changes")
                 assert channels == [(f"{prefix}changes".encode(), 2)]

@@ -5,12 +5,13 @@ when one is wired, the feed of live updates (`webapp.events.feed`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from uuid import UUID
 
 from webapp.accounts.caller import cache_scope
 from webapp.cache import ReadCache
+from webapp.events.origin import ORIGIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +22,8 @@ class Change:
     accounts: frozenset[UUID]
     lists: frozenset[UUID] = field(default_factory=frozenset)
     access: bool = False
+    # The page whose request made it (`webapp.events.origin`; "" for none).
+    origin: str = ""
 
     @classmethod
     def of(
@@ -44,6 +47,8 @@ class Changes:
         self.feed = feed
 
     async def publish(self, change: Change) -> None:
+        if not change.origin and (origin := ORIGIN.get()):
+            change = replace(change, origin=origin)
         await self.cache.invalidate([cache_scope(account) for account in change.accounts])
         if self.feed is not None:
             await self.feed.publish(change)

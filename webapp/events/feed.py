@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -72,17 +73,19 @@ def encode(change: Change) -> bytes:
             "accounts": sorted(str(account) for account in change.accounts),
             "lists": sorted(str(list_id) for list_id in change.lists),
             "access": change.access,
+            "origin": change.origin,
         }
     ).encode()
 
 
 def decode(data: bytes | str) -> Change:
     raw = json.loads(data)
-    return Change.of(
+    change = Change.of(
         (UUID(account) for account in raw["accounts"]),
         (UUID(list_id) for list_id in raw.get("lists", ())),
         access=bool(raw.get("access", False)),
     )
+    return replace(change, origin=str(raw.get("origin", "")))
 
 
 class Subscription:

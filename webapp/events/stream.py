@@ -2,9 +2,10 @@
 
 The contract (what `static/vendor/htmx-ext-sse/sse.min.js` and the templates rely on):
 
-- event `changed`, data `{"lists": ["<uuid>", ...], "access": false, "resync": false}`:
-  something the account sees changed, in those lists (none in particular when empty);
-  `access`: who may see a list changed (lists may have appeared or gone).
+- event `changed`, data `{"lists": ["<uuid>", ...], "access": false, "resync": false,
+  "origin": ""}`: something the account sees changed, in those lists (none in particular
+  when empty); `access`: who may see a list changed (lists may have appeared or gone);
+  `origin`: the page whose request made it (`webapp.events.origin`), "" for none.
 - event `changed` with `"resync": true`: changes may have been missed (the browser came
   back with a `Last-Event-ID`, the stream fell behind, or Redis was away): read it all.
 - each `changed` has an id; a comment (`: keep-alive`) every EVENTS_KEEPALIVE_SECONDS.
@@ -47,6 +48,8 @@ def changed(event_id: int, change: Change | None) -> ServerSentEventMessage:
         "lists": sorted(str(list_id) for list_id in change.lists) if change else [],
         "access": change.access if change else False,
         "resync": change is None,
+        # The page whose request made the change: that page has shown it already.
+        "origin": change.origin if change else "",
     }
     return ServerSentEventMessage(data=json.dumps(data), event=EVENT, id=event_id)
 

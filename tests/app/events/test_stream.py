@@ -51,7 +51,12 @@ async def test_a_change_in_a_shared_list_reaches_the_member_and_nobody_else(
         async with events(bob) as bobs, events(carol) as carols, events(ada) as adas:
             task = await new_task(ada, "Milk", shared)
             event = await bobs.changed()
-            assert event.json == {"lists": [shared], "access": False, "resync": False}
+            assert event.json == {
+                "lists": [shared],
+                "access": False,
+                "resync": False,
+                "origin": "",
+            }
             assert event.id
             assert (await adas.changed()).json["lists"] == [shared]
 
@@ -59,6 +64,23 @@ async def test_a_change_in_a_shared_list_reaches_the_member_and_nobody_else(
             assert response.status_code == 200, response.text
             assert (await bobs.changed()).json["lists"] == [shared]
             await carols.nothing_changed(during=3 * KEEPALIVE)
+
+
+async def test_a_change_names_the_page_it_came_from(
+    base_url: str, person: Person, stranger: Person
+) -> None:
+    """A page's own changes come back to it named as its own (it leaves them alone); a
+    page id that is not well formed is ignored."""
+    async with browser(base_url, person) as ada, browser(base_url, stranger) as bob:
+        shared = await new_list(ada, "Groceries")
+        await share(ada, shared, stranger.email, "editor")
+        async with events(ada) as adas, events(bob) as bobs:
+            body = {"title": "Milk", "list_id": shared}
+            await ada.post("/api/tasks", json=body, headers={"X-Page-Id": "page-1"})
+            assert (await adas.changed()).json["origin"] == "page-1"
+            assert (await bobs.changed()).json["origin"] == "page-1"
+            await bob.post("/api/tasks", json=body, headers={"X-Page-Id": "<script>"})
+            assert (await adas.changed()).json["origin"] == ""
 
 
 async def test_sharing_tells_the_new_member_of_the_access(
@@ -112,7 +134,7 @@ async def test_a_password_changed_elsewhere_ends_the_stream(base_url: str, perso
 async def test_a_browser_that_comes_back_is_told_to_resync(base_url: str, person: Person) -> None:
     async with browser(base_url, person) as ada, events(ada, last_event_id="7") as stream:
         event = await stream.changed()
-        assert event.json == {"lists": [], "access": False, "resync": True}
+        assert event.json == {"lists": [], "access": False, "resync": True, "origin": ""}
         assert event.id
         task = await new_task(ada, "Milk")
         assert task

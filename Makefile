@@ -85,7 +85,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: bench
 
-bench: $(INSTALLED)  ## throughput with wrk: cache hit, cache off, HTML page (about 4 min) -> docs/benchmarks.md
+bench: $(INSTALLED)  ## throughput with wrk, signed in: cache hit, cache off, HTML page, LOG_LEVEL INFO vs WARNING (about 5 min) -> docs/benchmarks.md
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(PY) bench/run.py
@@ -97,6 +97,16 @@ bench-import: $(INSTALLED)  ## 100,000 tasks imported from CSV by a worker vs bu
 .PHONY: bench-restore
 bench-restore: $(INSTALLED)  ## 100,000 tasks restored by a worker via RabbitMQ vs one raw UPDATE (MariaDB) -> docs/benchmarks.md
 	$(PY) bench/restore_bench.py
+
+.PHONY: bench-accounts
+bench-accounts: $(INSTALLED)  ## one account's list, cache off: 1,000,000 tasks of 2,000 accounts vs its own only (MariaDB, wrk; about 6 min) -> docs/benchmarks.md
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(PY) bench/accounts_bench.py
+
+.PHONY: bench-live
+bench-live: $(INSTALLED)  ## 1,000 open GET /events streams on one worker: write-to-last-client delay, RSS, idle CPU (about 2 min) -> docs/benchmarks.md
+	$(PY) bench/live_bench.py
 
 # --- cluster (docker-compose.yml) ---------------------------------------------------
 # `docker compose` (the plugin of a Docker install) or Debian's `docker-compose`.

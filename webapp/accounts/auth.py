@@ -220,11 +220,15 @@ class NotSignedIn(NotAuthorizedException):
     """No valid credentials: /api answers 401, pages send the browser to log in."""
 
 
-def require_signed_in(
+async def require_signed_in(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
     """The app's guard: every route but the public ones needs a signed-in caller. OPTIONS
-    only says which methods a path takes, which the API document says to anyone anyway."""
+    only says which methods a path takes, which the API document says to anyone anyway.
+
+    `async def` although it never awaits: Litestar runs a plain `def` guard in a worker
+    thread, a hand-off to the thread pool and back on every request (see
+    docs/benchmarks.md)."""
     if handler.opt.get(PUBLIC_OPT_KEY) or connection.scope.get("method") == "OPTIONS":
         return
     if connection.scope.get("user") is None:

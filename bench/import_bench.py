@@ -34,9 +34,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from restore_bench import (  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
+from uuid_utils.compat import uuid7  # noqa: E402
+
+from bench.restore_bench import (  # noqa: E402
     RABBITMQ_URL,
     REDIS_URL,
     children,
@@ -46,10 +49,6 @@ from restore_bench import (  # noqa: E402
     verdict,
     worker,
 )
-from sqlalchemy import insert, select  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
-from uuid_utils.compat import uuid7  # noqa: E402
-
 from webapp.accounts.caller import Caller  # noqa: E402
 from webapp.accounts.models import Account  # noqa: E402
 from webapp.cache import NullReadCache  # noqa: E402

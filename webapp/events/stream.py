@@ -33,6 +33,7 @@ from webapp.accounts.sessions import SESSION_COOKIE, SESSION_STORE, session_acco
 from webapp.events.changes import Change
 from webapp.events.feed import CLOSED, LocalFeed, Subscription
 from webapp.web.deadline import EXEMPT_OPT_KEY
+from webapp.web.edges import HEAD_REQUEST
 from webapp.web.pages import PageController
 
 log = structlog.get_logger(__name__)
@@ -105,8 +106,11 @@ class LiveEvents(PageController):
         feed: LocalFeed = request.app.state.live_updates
         account = request.user.account.id
         resync = bool(request.headers.get("last-event-id"))
+        head = bool(request.scope.get("state", {}).get(HEAD_REQUEST))
 
         async def stream() -> AsyncIterator[ServerSentEventMessage]:
+            if head:  # the headers only: a stream that would never end otherwise
+                return
             with feed.subscribe(account) as subscription:
                 async for message in messages(request, subscription, resync=resync):
                     yield message

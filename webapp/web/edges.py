@@ -21,6 +21,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.web.problems import PROBLEM_JSON, Problem
 
+# Set in a HEAD request's state (served as a GET without its body).
+HEAD_REQUEST = "head_request"
+
 
 def _has_control_character(path: str) -> bool:
     return any(ord(character) < 0x20 or ord(character) == 0x7F for character in path)
@@ -59,6 +62,9 @@ class HttpEdges:
             # In place, not on a copy: what the app learns of the request (who sent it)
             # must reach the hooks that see this scope (add_security_headers).
             scope["method"] = "GET"
+            # Said in the state too: a route whose answer never ends (a stream) ends it
+            # at once for a HEAD, where no body is wanted.
+            scope.setdefault("state", {})[HEAD_REQUEST] = True
             try:
                 await self.handler(scope, receive, _without_body(send))
             finally:

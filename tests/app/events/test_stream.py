@@ -93,6 +93,18 @@ async def test_sharing_tells_the_new_member_of_the_access(
             assert (await bobs.changed()).json["access"] is True
 
 
+async def test_head_answers_at_once_without_a_stream(
+    base_url: str, live_app: Litestar, person: Person
+) -> None:
+    """HEAD is a GET without its body: the headers, and no stream left open after."""
+    async with browser(base_url, person) as ada:
+        response = await asyncio.wait_for(ada.head("/events"), timeout=5)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        await asyncio.sleep(3 * KEEPALIVE)
+        assert live_app.state.live_updates.subscribers() == 0
+
+
 async def test_anonymous_gets_what_other_pages_get(base_url: str) -> None:
     async with browser(base_url) as nobody:
         response = await nobody.get("/events", follow_redirects=False)

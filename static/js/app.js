@@ -58,7 +58,9 @@
       reread("#lists-nav");
     }
     var lists = change.lists || [];
-    if (change.resync || change.access || !shown || lists.indexOf(shown) !== -1) {
+    // No list named (a job's batch): it may be this one.
+    var anyList = lists.length === 0;
+    if (change.resync || change.access || !shown || anyList || lists.indexOf(shown) !== -1) {
       rereadRows();
     }
   });

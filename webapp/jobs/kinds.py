@@ -49,11 +49,13 @@ class JobContext:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What one batch did: items done and skipped, and whether it was the last."""
+    """What one batch did: items done and skipped, and whether it was the last;
+    `changed`: it changed what others see besides its items (an import's new lists)."""
 
     done: int
     skipped: int
     last: bool
+    changed: bool = False
 
 
 def _nothing_to_add(job: Job) -> None:

@@ -140,9 +140,10 @@ async def run(context: JobContext, kind: JobKind, job_id: UUID) -> Job:
             job.skipped += step.skipped
             job.updated_at = now
             # Read in the batch's transaction: after the commit the row is expired.
-            audience = await kind.audience(context, job) if step.done else set()
+            published = bool(step.done or step.changed)
+            audience = await kind.audience(context, job) if published else set()
             await session.commit()
-            if step.done:
+            if published:
                 await context.changes.publish(Change.of(audience))
             if step.last:
                 # Only after the cache bump: a page that sees "done" and reloads the data

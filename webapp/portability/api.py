@@ -18,6 +18,7 @@ from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, 
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
 from webapp.web.api import ApiController
+from webapp.web.deadline import EXEMPT_OPT_KEY
 from webapp.web.problems import problem_responses
 
 
@@ -46,6 +47,9 @@ class ImportController(ApiController):
         ),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=MAX_REQUEST_BYTES,
+        # Reading up to 20 MiB from a slow client and parsing it outlasts the request
+        # deadline; each statement keeps its own.
+        opt={EXEMPT_OPT_KEY: True},
         response_headers=[
             ResponseHeader(
                 name="Location", description="URL of the job to poll", documentation_only=True
@@ -98,6 +102,9 @@ class ExportController(ApiController):
             "export. The file's name carries the date."
         ),
         cache=False,
+        # A download streams for as long as the file takes: cut at the deadline, it
+        # would end early with a 200, a truncated file.
+        opt={EXEMPT_OPT_KEY: True},
         responses=problem_responses(400, 404),
     )
     async def export(

@@ -1,16 +1,21 @@
 """Import as a kind of job: the batches a worker runs for an import job.
 
 Batch 0 reads the report (part 0) and makes the lists the file names that the owner
-has none of (by name, ignoring case; a list named "Inbox" is the Inbox). Each later
-batch takes one part of up to IMPORT_BATCH_SIZE tasks and inserts those not there yet,
-in the transaction that records the job's progress and its cursor (the part done), so a
-worker killed mid-import carries on from the next part (`webapp.jobs.runner`).
+has none of (by name, ignoring case; a list named "Inbox" is the Inbox), and keeps
+which list each name went to in the job's cursor: later batches put tasks there, and
+never make a list again (one deleted meanwhile gets the rest of its tasks in the
+Inbox). Each later batch takes one part of up to IMPORT_BATCH_SIZE tasks and inserts
+those not there yet, in the transaction that records the job's progress and its cursor
+(the part done), so a worker killed mid-import carries on from the next part
+(`webapp.jobs.runner`).
 
 No duplicates, whatever happens: a task's id is derived from the importing account and
 the task's identity in the file (`task_id`: a UUIDv5), so a task already imported, by
 this job before a crash or by an earlier import of the same file, is there under the
-same id and is counted as skipped. A task whose identity in the file is the id of one
-of the owner's own tasks (its own JSON or CSV export, imported back) is skipped too.
+same id and is counted as skipped; two jobs importing one file at once insert each
+task once (a duplicate key is skipped, not an error). A task whose identity in the file
+is the id of a task already in the list it goes to (or of the owner's own, its own JSON
+or CSV export imported back) is skipped too.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ from collections.abc import Iterable
 from typing import Any, Final
 from uuid import UUID
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from webapp.clock import utcnow
-from webapp.errors import Conflict
+from webapp.errors import Conflict, InvalidInput
 from webapp.jobs.kinds import JobContext, JobKind, Step
 from webapp.jobs.models import Job, JobPart
 from webapp.lists import access
 from webapp.lists.models import TaskList
+from webapp.lists.service import LISTS_MAX
 from webapp.portability.service import IMPORT_KIND, decode_report, decode_tasks
 from webapp.tasks.models import Priority, Task
 from webapp.transfer.records import TaskRecord
@@ -62,33 +69,50 @@ async def _step(context: JobContext, job: Job) -> Step:
     last = part >= int(job.params["parts"])
     if data is None:
         return Step(done=0, skipped=0, last=True)
-    job.cursor = {"part": part}
     owner = _owner(job)
+    lists: dict[str, str] = dict((job.cursor or {}).get("lists", {}))
+    if part == 0 and _target(job) is None:
+        report = decode_report(data)
+        made = await lists_named(session, owner, [record.name for record in report.lists])
+        lists = {key: str(list_id) for key, list_id in made.items()}
+    job.cursor = {"part": part, "lists": lists}
     if part == 0:
-        if _target(job) is None:
-            report = decode_report(data)
-            await lists_named(session, owner, [record.name for record in report.lists])
-        return Step(done=0, skipped=0, last=last)
+        return Step(done=0, skipped=0, last=last, changed=bool(lists))
     tasks = decode_tasks(data)
     del data
-    imported, skipped = await insert_batch(session, owner, _target(job), tasks)
+    list_of = {key: UUID(value) for key, value in lists.items()}
+    imported, skipped = await insert_batch(session, owner, _target(job), tasks, list_of)
     return Step(done=imported, skipped=skipped, last=last)
 
 
 async def lists_named(session: AsyncSession, owner: UUID, names: Iterable[str]) -> dict[str, UUID]:
-    """The owner's list of each name (ignoring case; the Inbox first, then the oldest),
-    made where there is none. Keys: the names in `casefold()`."""
-    wanted = {name.casefold(): name for name in names}
+    """The owner's list of each name (ignoring case, as `str.casefold` has it, whatever
+    the database's collation; the Inbox first, then the oldest), made where there is
+    none, within LISTS_MAX. Keys: the names in `casefold()`."""
+    wanted: dict[str, str] = {}
+    for name in names:  # a name as it first appears in the file
+        wanted.setdefault(name.casefold(), name)
     if not wanted:
         return {}
     found: dict[str, UUID] = {}
+    # An account has at most LISTS_MAX lists: all of them, matched here.
     rows = await session.execute(
         select(TaskList.id, TaskList.name)
-        .where(TaskList.owner_id == owner, func.lower(TaskList.name).in_(list(wanted)))
+        .where(TaskList.owner_id == owner)
         .order_by(TaskList.is_inbox.desc(), TaskList.created_at, TaskList.id)
     )
+    owned = 0
     for list_id, name in rows:
+        owned += 1
         found.setdefault(name.casefold(), list_id)
+    missing = [key for key in wanted if key not in found]
+    if owned + len(missing) > LISTS_MAX:
+        raise InvalidInput(
+            {
+                "file": f"it names {len(missing)} lists you do not have; an account has at "
+                f"most {LISTS_MAX} lists (you have {owned}): choose a list to import into"
+            }
+        )
     now = utcnow()
     for key, name in wanted.items():
         if key not in found:
@@ -102,9 +126,15 @@ async def lists_named(session: AsyncSession, owner: UUID, names: Iterable[str]) 
 
 
 async def insert_batch(
-    session: AsyncSession, account: UUID, target: UUID | None, tasks: list[TaskRecord]
+    session: AsyncSession,
+    account: UUID,
+    target: UUID | None,
+    tasks: list[TaskRecord],
+    lists: dict[str, UUID] | None = None,
 ) -> tuple[int, int]:
-    """Insert the tasks not there yet; returns (inserted, skipped)."""
+    """Insert the tasks not there yet, into `target`, or else into the list `lists`
+    gives their list's name (batch 0's; the Inbox for none, or for a list gone since);
+    returns (inserted, skipped)."""
     if target is not None:
         # The rights of this moment: a list unshared meanwhile fails the job.
         role = await access.role_of(session, account, target)
@@ -114,17 +144,29 @@ async def insert_batch(
         list_of = {task.list_name.casefold() if task.list_name else "": target for task in tasks}
     else:
         task_owner = account
-        list_of = await lists_named(session, account, {t.list_name for t in tasks if t.list_name})
-        list_of[""] = await access.inbox_of(session, account)
+        inbox = await access.inbox_of(session, account)
+        named = dict(lists or {})
+        still = set(
+            await session.scalars(
+                select(TaskList.id).where(
+                    TaskList.id.in_(list(named.values())), TaskList.owner_id == account
+                )
+            )
+        )
+        list_of = {key: (list_id if list_id in still else inbox) for key, list_id in named.items()}
+        for task in tasks:  # a name batch 0 did not see: the Inbox
+            if task.list_name and task.list_name.casefold() not in list_of:
+                list_of[task.list_name.casefold()] = inbox
+        list_of[""] = inbox
     ids = [task_id(account, task.source_id) for task in tasks]
     there = set(await session.scalars(select(Task.id).where(Task.id.in_(ids))))
     own = _as_uuids(task.source_id for task in tasks)
     if own:
-        there |= set(
-            await session.scalars(
-                select(Task.id).where(Task.id.in_(list(own)), Task.owner_id == account)
-            )
-        )
+        # Its own export imported back: the task is there already, in the list it goes
+        # to (a list shared with the importer holds tasks of the list's owner), or the
+        # importer's own.
+        mine = Task.list_id == target if target is not None else Task.owner_id == account
+        there |= set(await session.scalars(select(Task.id).where(Task.id.in_(list(own)), mine)))
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for task, new_id in zip(tasks, ids, strict=True):
@@ -147,8 +189,22 @@ async def insert_batch(
             }
         )
     if rows:
-        await session.execute(insert(Task), rows)
-    return len(rows), len(tasks) - len(rows)
+        await session.execute(_insert_new(session), rows)
+        # Another job importing the same file at once may have inserted some of them
+        # meanwhile (skipped by the key): count what this transaction holds now.
+        inserted = await session.scalar(
+            select(func.count()).select_from(Task).where(Task.id.in_([row["id"] for row in rows]))
+        )
+        return int(inserted or 0), len(tasks) - int(inserted or 0)
+    return 0, len(tasks)
+
+
+def _insert_new(session: AsyncSession) -> Any:
+    """An INSERT of tasks that skips a task whose id is there already."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sqlite.insert(Task).on_conflict_do_nothing(index_elements=[Task.id])
+    statement = mysql.insert(Task)
+    return statement.on_duplicate_key_update(id=statement.inserted.id)
 
 
 def _as_uuid(value: str) -> UUID | None:

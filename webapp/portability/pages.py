@@ -28,6 +28,7 @@ from webapp.portability.export import ExportService, chunks
 from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
+from webapp.web.deadline import EXEMPT_OPT_KEY
 from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render
 
@@ -93,7 +94,7 @@ class TransferPages(PageController):
     ) -> Response[str]:
         return await self._page(request, import_service)
 
-    @get("/transfer/export")
+    @get("/transfer/export", opt={EXEMPT_OPT_KEY: True})  # as /api/export
     async def download(
         self,
         state: State,
@@ -109,7 +110,12 @@ class TransferPages(PageController):
             headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
         )
 
-    @post("/transfer/imports", status_code=200, request_max_body_size=MAX_REQUEST_BYTES)
+    @post(
+        "/transfer/imports",
+        status_code=200,
+        request_max_body_size=MAX_REQUEST_BYTES,
+        opt={EXEMPT_OPT_KEY: True},  # as /api/imports
+    )
     async def upload(
         self, request: HTMXRequest, import_service: NamedDependency[ImportService]
     ) -> Response[str] | Redirect:

@@ -137,7 +137,15 @@ def test_run_in_cluster_makes_the_env_then_builds_and_starts_the_cluster() -> No
 
 def test_make_run_in_cluster_scales_the_app_and_the_workers() -> None:
     dry_run = subprocess.run(
-        ["make", "-n", "run-in-cluster", "COMPOSE=docker-compose", "REPLICAS=3", "WORKERS=2"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "run-in-cluster",
+            "COMPOSE=docker-compose",
+            "REPLICAS=3",
+            "WORKERS=2",
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

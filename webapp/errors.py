@@ -44,7 +44,13 @@ class InvalidInput(DomainError):
         return list(self.errors.items())
 
 
-class InvalidFile(InvalidInput):
+class Unprocessable(InvalidInput):
+    """Input of the right shape that cannot be used (an email of no account here, a file
+    that is not one we import): the request is understood but cannot be carried out
+    (422)."""
+
+
+class InvalidFile(Unprocessable):
     """An uploaded file that cannot be imported: every problem found, each with where it
     is in the file (several may share a place, which a dict of fields could not hold)."""
 
@@ -56,11 +62,6 @@ class InvalidFile(InvalidInput):
 
     def pairs(self) -> list[tuple[str, str]]:
         return list(self.problems)
-
-
-class Unprocessable(InvalidInput):
-    """Fields of the right shape that name nothing usable (an email of no account here):
-    the request is understood but cannot be carried out (422)."""
 
 
 class TooManyAttempts(DomainError):

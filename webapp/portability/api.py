@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import ResponseHeader, State
 from litestar.di import NamedDependency
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.params import FromPath
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED
 
 from webapp.idempotency.middleware import IdempotencyKey
 from webapp.portability.deps import DEPENDENCIES
-from webapp.portability.export import ExportService, chunks
+from webapp.portability.export import MEDIA_TYPES, ExportService, chunks
 from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
@@ -41,7 +50,7 @@ class ImportController(ApiController):
             "(a list id: every task goes there; absent: the lists the file names, made "
             "where you have none of that name) and `valid_only` (true: import the valid "
             "rows of a file with problems). A file with problems imports nothing and is "
-            "answered 400 with every problem and where it is. Otherwise the job runs on a "
+            "answered 422 with every problem and where it is. Otherwise the job runs on a "
             "worker: poll the `Location` until `status` is `done` or `failed`. Importing "
             "the same file again makes no duplicates (they count as `skipped`)."
         ),
@@ -55,7 +64,7 @@ class ImportController(ApiController):
                 name="Location", description="URL of the job to poll", documentation_only=True
             )
         ],
-        responses=problem_responses(400, 403, 404, 413),
+        responses=problem_responses(400, 403, 404, 413, 422),
     )
     async def create_import(
         self,
@@ -88,6 +97,22 @@ class ImportController(ApiController):
         return await import_service.get(job_id)
 
 
+@dataclass
+class ExportOperation(Operation):
+    """The export's entry in the API document: its 200 is a file, of the format asked
+    for (Litestar would say application/json)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            document = Schema(type=OpenAPIType.OBJECT, description="format tasks-export")
+            ok.content = {
+                media: OpenAPIMediaType(schema=document if media == "application/json" else binary)
+                for media in MEDIA_TYPES.values()
+            }
+
+
 class ExportController(ApiController):
     path = "/api/export"
     tags = ["import and export"]
@@ -106,6 +131,7 @@ class ExportController(ApiController):
         # would end early with a 200, a truncated file.
         opt={EXEMPT_OPT_KEY: True},
         responses=problem_responses(400, 404),
+        operation_class=ExportOperation,
     )
     async def export(
         self,

@@ -34,10 +34,12 @@ from webapp.transfer.json_format import JsonExportWriter
 from webapp.transfer.records import UTC, ListRecord, TaskRecord
 
 EXPORT_BATCH_SIZE: Final = 1000
+# Litestar adds "; charset=utf-8" to text/ types itself (written here too, it was sent
+# twice).
 MEDIA_TYPES: Final[dict[str, str]] = {
     "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "ics": "text/calendar; charset=utf-8",
+    "csv": "text/csv",
+    "ics": "text/calendar",
 }
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

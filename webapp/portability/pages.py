@@ -4,7 +4,7 @@ progress partial (the shared `templates/jobs/_progress.html`).
 
 Without JavaScript the upload form posts here, the answer is a 303 to the job page, and
 that page reloads itself every second until the job ends (a file with problems: the page
-again, with every problem listed, 400). With htmx the same post answers with the
+again, with every problem listed, 422). With htmx the same post answers with the
 progress partial, which polls itself every 500 ms while the job runs, or with the list
 of problems.
 """
@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Stream
-from litestar.status_codes import HTTP_303_SEE_OTHER
+from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_422_UNPROCESSABLE_ENTITY
 
 from webapp.errors import InvalidFile
 from webapp.portability.deps import DEPENDENCIES
@@ -131,7 +131,9 @@ class TransferPages(PageController):
             if is_partial(request):
                 # htmx swaps only successful answers: the problems come as one.
                 return html(render(request, "portability/_problems.html", problems=error))
-            return await self._page(request, import_service, problems=error, status_code=400)
+            return await self._page(
+                request, import_service, problems=error, status_code=HTTP_422_UNPROCESSABLE_ENTITY
+            )
         if is_partial(request):
             return progress(request, job)
         return Redirect(path=job_page_url(job.id), status_code=HTTP_303_SEE_OTHER)

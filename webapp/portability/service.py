@@ -2,7 +2,7 @@
 records stored as the job's parts), and reading one back.
 
 The file is parsed in the request (in a thread): a file with any problem imports nothing
-and is answered at once with every problem and where it is (InvalidFile, 400), unless
+and is answered at once with every problem and where it is (InvalidFile, 422), unless
 the caller chose `valid_only`, when the valid records are imported and the problems are
 kept as the job's `errors`. A file refused whole (not UTF-8, another shape, too large...)
 is refused either way. The records go to the database as parts (`job_part`): part 0 is

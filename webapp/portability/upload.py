@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
 
-from webapp.errors import InvalidInput
+from webapp.errors import InvalidInput, Unprocessable
 from webapp.portability.service import MAX_UPLOAD_BYTES
 
 # The request may hold the form around the file too.
@@ -34,7 +34,7 @@ async def read_upload(form: Any) -> Upload:
     or absent: the lists the file names) and `valid_only`."""
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise InvalidInput({"file": "send the file to import in the multipart field `file`"})
+        raise Unprocessable({"file": "send the file to import in the multipart field `file`"})
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     await upload.close()
     if len(data) > MAX_UPLOAD_BYTES:

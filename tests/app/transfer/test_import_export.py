@@ -215,7 +215,7 @@ async def test_a_file_with_problems_imports_nothing_and_lists_every_problem(
     client: Client, database_url: str, person: Person
 ) -> None:
     before = await holdings(database_url, person.account_id)
-    body = assert_problem(await upload(client, BAD_CSV, "bad.csv"), 400)
+    body = assert_problem(await upload(client, BAD_CSV, "bad.csv"), 422)
     where = [error["field"] for error in body["errors"]]
     assert len(where) == 3, body
     assert all("line" in place for place in where), where
@@ -254,7 +254,7 @@ async def test_unreadable_files_are_refused_whatever_the_options(
 ) -> None:
     before = await holdings(database_url, person.account_id)
     for options in ({}, {"valid_only": "true"}):
-        body = assert_problem(await upload(client, content, filename, **options), 400)
+        body = assert_problem(await upload(client, content, filename, **options), 422)
         assert words in body["detail"] + str(body["errors"])
     assert await holdings(database_url, person.account_id) == before
 
@@ -266,7 +266,7 @@ async def test_a_file_over_the_limit_is_413(client: Client) -> None:
 
 async def test_a_file_field_is_required(client: Client) -> None:
     response = await client.post("/api/imports", data={"list": ""}, files={"other": ("a", b"x")})
-    assert_problem(response, 400, "file")
+    assert_problem(response, 422, "file")
 
 
 async def test_import_into_a_chosen_list_and_rights(

@@ -76,7 +76,7 @@ async def test_with_htmx_the_upload_answers_the_polling_progress_partial(client:
 async def test_a_refused_file_lists_its_problems_and_imports_nothing(client: Client) -> None:
     bad = b"title,priority\r\nfine,low\r\nbad,urgent\r\n"
     page = await upload(client, bad)
-    assert page.status_code == 400
+    assert page.status_code == 422
     assert "Nothing was imported" in page.text
     assert "line 3, column priority" in page.text
     partial = await upload(client, bad, htmx=True)

@@ -150,19 +150,23 @@ class TaskService:
     # ---------------------------------------------------------------- writes
 
     async def _commit(self) -> None:
+        # Who hears of the change is read in its own transaction: a query after the commit
+        # would open another, which the response then commits (and a stalled database
+        # would hold the response past its deadline).
+        change = await self._news()
         await self.session.commit()
-        # After the commit, never before: a read between the two would cache old data
-        # under the new generation.
-        await self._publish()
+        # Published after the commit, never before: a read between the two would cache
+        # old data under the new generation.
+        await self.changes.publish(change)
 
-    async def _publish(self) -> None:
+    async def _news(self) -> Change:
         touched, self._touched = self._touched, set()
         orphans_of, self._orphans_of = self._orphans_of, set()
         audience = {self.me, *orphans_of}
         lists = {list_id for list_id in touched if list_id is not None}
         for list_id in lists:
             audience |= await access.audience(self.session, list_id)
-        await self.changes.publish(Change.of(audience, lists))
+        return Change.of(audience, lists)
 
     async def _load(self, task_id: UUID, where: Where) -> Task:
         """The task, to change: NotFound unless the caller may see it, Forbidden unless

@@ -391,6 +391,14 @@ class LastResort:
 
 
 def _escaped_problem(scope: Scope, error: Exception) -> Problem:
+    # Litestar wraps what a before_send hook raised ("Exception caught after response
+    # started"): the cause says what happened (a deadline passed in a commit, say).
+    cause: BaseException | None = error
+    while isinstance(cause, Exception):
+        if isinstance(cause, RedisError | TimeoutError) or database_unavailable(cause):
+            error = cause
+            break
+        cause = cause.__cause__
     if isinstance(error, RedisError):
         log.error("redis unavailable", path=scope.get("path"), error=type(error).__name__)
         return SESSIONS_UNAVAILABLE

@@ -247,6 +247,30 @@ async def test_an_error_escaping_the_app_is_still_a_problem() -> None:
     assert response.json()["title"] == "Service Unavailable"
 
 
+async def test_a_deadline_passing_in_a_before_send_hook_is_a_503() -> None:
+    """The request's deadline may pass while the session's commit waits in a before_send
+    hook (a stalled database): Litestar wraps the TimeoutError, LastResort still answers
+    503, not 500."""
+
+    failures: list[Exception] = [TimeoutError()]
+
+    async def stalled_commit(message: Any, scope: Any) -> None:
+        # The commit the deadline cancelled: the session has nothing left to do after.
+        if failures:
+            raise failures.pop()
+
+    @get("/thing")
+    async def thing() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app = Litestar([thing], before_send=[stalled_commit])
+    app.asgi_handler = LastResort(app.asgi_handler)
+    async with AsyncTestClient(app=app) as client:
+        response = await client.get("/thing")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+
+
 async def test_a_request_past_its_deadline_is_answered_503(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, person: Person
 ) -> None:

@@ -44,6 +44,7 @@ from sqlalchemy import insert, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
 from uuid_utils.compat import uuid7  # noqa: E402
 
+from bench.doc import verdict, write_section  # noqa: E402
 from bench.run import (  # noqa: E402
     CONNECTIONS,
     PASSES,
@@ -66,7 +67,6 @@ from webapp.lists.models import TaskList  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Task  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Many accounts (`make bench-accounts`)"
 BEGIN, END = "<!-- bench-accounts:begin -->", "<!-- bench-accounts:end -->"
 LOGS = ROOT / "var" / "bench"
@@ -318,20 +318,9 @@ def markdown(
         "**Target:**",
         "",
         f"- the account's list with {ACCOUNTS:,} accounts / with its own tasks only = "
-        f"{ratio:.2f} (target ≥ {TARGET:.2f}): {'met' if ratio >= TARGET else '**MISSED**'}",
+        f"{ratio:.2f} (target ≥ {TARGET:.2f}): {verdict(ratio >= TARGET)}",
     ]
     return "\n".join(lines)
-
-
-def write_doc(table: str) -> None:
-    page = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in page and END in page:
-        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
-    else:
-        page = page.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    DOC.write_text(page)
-    print(f"\nwritten to {DOC.relative_to(ROOT)}")
 
 
 def main() -> int:
@@ -398,7 +387,7 @@ def main() -> int:
     table = markdown(started, load_at_start, seconds_to_seed, waited, databases, results, plan)
     print()
     print(table)
-    write_doc(table)
+    write_section(table, heading=HEADING, begin=BEGIN, end=END)
     missed = results["many"].rps / results["one"].rps < TARGET
     return 1 if missed and STRICT else 0
 

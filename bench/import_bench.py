@@ -39,6 +39,7 @@ from sqlalchemy import insert, select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
 from uuid_utils.compat import uuid7  # noqa: E402
 
+from bench.doc import verdict, write_section  # noqa: E402
 from bench.restore_bench import (  # noqa: E402
     RABBITMQ_URL,
     REDIS_URL,
@@ -46,7 +47,6 @@ from bench.restore_bench import (  # noqa: E402
     delete_queues,
     peak_rss_mb,
     redis_reachable,
-    verdict,
     worker,
 )
 from webapp.accounts.caller import Caller  # noqa: E402
@@ -63,7 +63,6 @@ from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Priority, Task  # noqa: E402
 from webapp.worker import JOB_KINDS  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Import and export (`make bench-import`)"
 BEGIN, END = "<!-- bench-import:begin -->", "<!-- bench-import:end -->"
 MARIADB_URL = os.environ.get("BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306/test")
@@ -268,13 +267,7 @@ async def main() -> int:
     ]
     table = "\n".join(lines)
     print(table)
-    page = DOC.read_text()
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in page and END in page:
-        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
-    else:
-        page = page.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    DOC.write_text(page)
+    write_section(table, heading=HEADING, begin=BEGIN, end=END)
     return 1 if STRICT and "**MISSED**" in table else 0
 
 

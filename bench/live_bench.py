@@ -52,6 +52,7 @@ import redis  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 
+from bench.doc import verdict, write_section  # noqa: E402
 from bench.run import EMAIL, PASSWORD, app_env, free_port, log_in, serving  # noqa: E402
 from webapp.accounts.caller import Caller  # noqa: E402
 from webapp.accounts.service import AccountService  # noqa: E402
@@ -61,7 +62,6 @@ from webapp.db import create_database, create_engine, prepare_database  # noqa: 
 from webapp.lists.models import TaskList  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Live updates (`make bench-live`)"
 BEGIN, END = "<!-- bench-live:begin -->", "<!-- bench-live:end -->"
 LOGS = ROOT / "var" / "bench"
@@ -422,21 +422,6 @@ def markdown(results: list[Result], started: datetime.datetime, load_at_start: s
     return "\n".join(lines)
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "**MISSED**"
-
-
-def write_doc(table: str) -> None:
-    page = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in page and END in page:
-        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
-    else:
-        page = page.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    DOC.write_text(page)
-    print(f"\nwritten to {DOC.relative_to(ROOT)}")
-
-
 def main() -> int:
     started = datetime.datetime.now(datetime.UTC)
     load_at_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -460,7 +445,7 @@ def main() -> int:
     table = markdown(results, started, load_at_start)
     print()
     print(table)
-    write_doc(table)
+    write_section(table, heading=HEADING, begin=BEGIN, end=END)
     missed = any(
         percentile(r.delays_ms, 99) >= TARGET_P99_MS
         or r.missed

@@ -51,6 +51,7 @@ from sqlalchemy import insert, select, text, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession  # noqa: E402
 from uuid_utils.compat import uuid7  # noqa: E402
 
+from bench.doc import verdict, write_section  # noqa: E402
 from webapp.accounts.caller import Caller  # noqa: E402
 from webapp.accounts.models import Account  # noqa: E402
 from webapp.cache import NullReadCache  # noqa: E402
@@ -67,7 +68,6 @@ from webapp.tasks.models import Task  # noqa: E402
 from webapp.tasks.queries import owned_by  # noqa: E402
 from webapp.worker import JOB_KINDS  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Bulk restore (`make bench-restore`)"
 BEGIN, END = "<!-- bench-restore:begin -->", "<!-- bench-restore:end -->"
 
@@ -325,20 +325,6 @@ def markdown(
     return "\n".join(lines)
 
 
-def verdict(met: bool) -> str:
-    return "met" if met else "**MISSED**"
-
-
-def write_doc(table: str) -> None:
-    page = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{table}\n{END}"
-    if BEGIN in page and END in page:
-        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
-    else:
-        page = page.rstrip("\n") + f"\n\n{HEADING}\n\n{block}\n"
-    DOC.write_text(page)
-
-
 async def main() -> int:
     load_at_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
     url = database_url()
@@ -399,8 +385,7 @@ async def main() -> int:
         delete_queues(queue_name(sender_settings, "restore"))
     table = markdown(rounds, rss, with_redis=with_redis, load_at_start=load_at_start)
     print(table)
-    write_doc(table)
-    print(f"\nwritten to {DOC.relative_to(ROOT)}")
+    write_section(table, heading=HEADING, begin=BEGIN, end=END)
     missed = "**MISSED**" in table
     return 1 if missed and STRICT else 0
 

@@ -54,6 +54,7 @@ import redis  # noqa: E402
 from sqlalchemy import insert, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E402
 
+from bench.doc import write_section  # noqa: E402
 from webapp.accounts.caller import Caller  # noqa: E402
 from webapp.accounts.service import AccountService  # noqa: E402
 from webapp.accounts.sessions import SESSION_COOKIE  # noqa: E402
@@ -63,7 +64,6 @@ from webapp.lists.models import TaskList  # noqa: E402
 from webapp.settings import Settings  # noqa: E402
 from webapp.tasks.models import Priority, Task  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 LOGS = ROOT / "var" / "bench"
 REPORTER = ROOT / "bench" / "report.lua"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -614,7 +614,7 @@ def main() -> int:
     table = render(started, about, servers, server, rows, checks, on_mariadb)
     print()
     print(table)
-    write_doc(table)
+    write_section(table, heading="## Latest run", begin=BEGIN, end=END)
     missed = [name for name, (passed, _) in checks.items() if passed is False]
     if missed:
         print(f"\nMISSED: {', '.join(missed)}", flush=True)
@@ -725,18 +725,6 @@ def render(
         mark = "not measured" if passed is None else ("met" if passed else "**MISSED**")
         lines.append(f"- {text_}: {mark}")
     return "\n".join(lines)
-
-
-def write_doc(table: str) -> None:
-    block = f"{BEGIN}\n{table}\n{END}"
-    if DOC.exists() and BEGIN in (current := DOC.read_text()) and END in current:
-        head, _, rest = current.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        DOC.write_text(head + block + tail)
-    else:
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(f"# Benchmarks\n\n{block}\n")
-    print(f"\nwritten to {DOC.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -23,44 +23,29 @@ from litestar.response import Redirect, Stream
 from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_422_UNPROCESSABLE_ENTITY
 
 from webapp.errors import InvalidFile
+from webapp.jobs.progress import JobProgress
 from webapp.portability.deps import DEPENDENCIES
 from webapp.portability.export import ExportService, chunks
-from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
+from webapp.portability.schemas import FormatChoice, ListChoice, TrashChoice
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
 from webapp.web.deadline import EXEMPT_OPT_KEY
 from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render
 
-FINISHED_EVENT = "import-finished"
-POLL_EVERY = "500ms"
 HEADINGS = {
     "queued": "Waiting for a worker…",
     "running": "Importing tasks…",
     "done": "Import finished",
     "failed": "Import failed",
 }
-
-
-def job_page_url(job_id: UUID) -> str:
-    return f"/import-jobs/{job_id}"
-
-
-def progress_context(job: ImportJobRead) -> dict[str, object]:
-    return {
-        "job": job,
-        "progress_id": "import-progress",
-        "heading": HEADINGS[job.status],
-        "poll_every": POLL_EVERY,
-        "progress_url": f"{job_page_url(job.id)}/progress",
-    }
-
-
-def progress(request: HTMXRequest, job: ImportJobRead) -> Response[str]:
-    headers = {"HX-Trigger": FINISHED_EVENT} if job.finished else None
-    return html(
-        render(request, "portability/_progress.html", **progress_context(job)), headers=headers
-    )
+PROGRESS = JobProgress(
+    path="/import-jobs",
+    progress_id="import-progress",
+    template="portability/_progress.html",
+    finished_event="import-finished",
+    headings=HEADINGS,
+)
 
 
 class TransferPages(PageController):
@@ -135,8 +120,8 @@ class TransferPages(PageController):
                 request, import_service, problems=error, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
         if is_partial(request):
-            return progress(request, job)
-        return Redirect(path=job_page_url(job.id), status_code=HTTP_303_SEE_OTHER)
+            return PROGRESS.partial(request, job)
+        return Redirect(path=PROGRESS.page_url(job.id), status_code=HTTP_303_SEE_OTHER)
 
     @get("/import-jobs/{job_id:uuid}")
     async def job_page(
@@ -152,7 +137,7 @@ class TransferPages(PageController):
                 "portability/job.html",
                 section="transfer",
                 toasts=[],
-                **progress_context(job),
+                **PROGRESS.context(job),
             )
         )
 
@@ -164,5 +149,5 @@ class TransferPages(PageController):
         job_id: FromPath[UUID],
     ) -> Response[str] | Redirect:
         if not is_partial(request):
-            return Redirect(path=job_page_url(job_id), status_code=HTTP_303_SEE_OTHER)
-        return progress(request, await import_service.get(job_id))
+            return Redirect(path=PROGRESS.page_url(job_id), status_code=HTTP_303_SEE_OTHER)
+        return PROGRESS.partial(request, await import_service.get(job_id))

@@ -21,46 +21,31 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from webapp.errors import InvalidInput
+from webapp.jobs.progress import JobProgress
 from webapp.restore.deps import DEPENDENCIES
-from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate, RestoreJobRead
+from webapp.restore.schemas import RESTORE_MAX_IDS, RestoreJobCreate
 from webapp.restore.service import RestoreJobService
 from webapp.web.pages import PageController, is_partial, page_error_handlers
 from webapp.web.templating import html, render
 
-# The event a finished job's last progress answer triggers (HX-Trigger).
-FINISHED_EVENT = "restore-finished"
-POLL_EVERY = "500ms"
 HEADINGS = {
     "queued": "Waiting for a worker…",
     "running": "Restoring tasks…",
     "done": "Restore finished",
     "failed": "Restore failed",
 }
+PROGRESS = JobProgress(
+    path="/restore-jobs",
+    progress_id="restore-progress",
+    template="restore/_progress.html",
+    finished_event="restore-finished",
+    headings=HEADINGS,
+)
 # What the form door says when the service refuses a request (the JSON door names fields).
 FORM_MESSAGES = {
     "ids": (f"Select between 1 and {RESTORE_MAX_IDS} tasks to restore, or use “Restore all”."),
     "all": "Choose either the selected tasks or “Restore all”.",
 }
-
-
-def job_page_url(job_id: UUID) -> str:
-    return f"/restore-jobs/{job_id}"
-
-
-def progress_context(job: RestoreJobRead) -> dict[str, object]:
-    return {
-        "job": job,
-        "progress_id": "restore-progress",
-        "heading": HEADINGS[job.status],
-        "poll_every": POLL_EVERY,
-        "progress_url": f"{job_page_url(job.id)}/progress",
-    }
-
-
-def progress(request: HTMXRequest, job: RestoreJobRead) -> Response[str]:
-    """The partial; once the job has ended, with the event that refreshes the trash."""
-    headers = {"HX-Trigger": FINISHED_EVENT} if job.finished else None
-    return html(render(request, "restore/_progress.html", **progress_context(job)), headers=headers)
 
 
 def requested(ids: list[str], everything: bool) -> RestoreJobCreate:
@@ -91,8 +76,8 @@ class RestorePages(PageController):
             field = next(iter(error.errors), "ids")
             raise ValidationException(FORM_MESSAGES.get(field, error.detail)) from None
         if is_partial(request):
-            return progress(request, job)
-        return Redirect(path=job_page_url(job.id), status_code=HTTP_303_SEE_OTHER)
+            return PROGRESS.partial(request, job)
+        return Redirect(path=PROGRESS.page_url(job.id), status_code=HTTP_303_SEE_OTHER)
 
     @get("/restore-jobs/{job_id:uuid}")
     async def job_page(
@@ -103,7 +88,7 @@ class RestorePages(PageController):
     ) -> Response[str]:
         job = await restore_job_service.get(job_id)
         return html(
-            render(request, "restore/job.html", section="trash", toasts=[], **progress_context(job))
+            render(request, "restore/job.html", section="trash", toasts=[], **PROGRESS.context(job))
         )
 
     @get("/restore-jobs/{job_id:uuid}/progress")
@@ -114,5 +99,5 @@ class RestorePages(PageController):
         job_id: FromPath[UUID],
     ) -> Response[str] | Redirect:
         if not is_partial(request):
-            return Redirect(path=job_page_url(job_id), status_code=HTTP_303_SEE_OTHER)
-        return progress(request, await restore_job_service.get(job_id))
+            return Redirect(path=PROGRESS.page_url(job_id), status_code=HTTP_303_SEE_OTHER)
+        return PROGRESS.partial(request, await restore_job_service.get(job_id))

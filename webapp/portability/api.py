@@ -22,7 +22,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from webapp.idempotency.middleware import IdempotencyKey
 from webapp.portability.deps import DEPENDENCIES
-from webapp.portability.export import MEDIA_TYPES, ExportService, chunks
+from webapp.portability.export import MEDIA_TYPES, ExportService, download
 from webapp.portability.schemas import FormatChoice, ImportJobRead, ListChoice, TrashChoice
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
@@ -142,8 +142,4 @@ class ExportController(ApiController):
         trash: TrashChoice = False,
     ) -> Stream:
         plan = await export_service.plan(format, list_id=list_id, trash=trash)
-        return Stream(
-            chunks(state.db_engine, plan),
-            media_type=plan.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
-        )
+        return download(state.db_engine, plan)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from uuid import UUID
 
+from litestar.response import Stream
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -187,3 +188,12 @@ async def chunks(engine: AsyncEngine, plan: ExportPlan) -> AsyncIterator[bytes]:
         async for batch in batches:
             yield ics_writer.todos(batch)
         yield ics_writer.tail()
+
+
+def download(engine: AsyncEngine, plan: ExportPlan) -> Stream:
+    """The export as both doors send it: streamed, as an attachment named by its plan."""
+    return Stream(
+        chunks(engine, plan),
+        media_type=plan.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
+    )

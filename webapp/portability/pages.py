@@ -25,7 +25,7 @@ from litestar.status_codes import HTTP_303_SEE_OTHER, HTTP_422_UNPROCESSABLE_ENT
 from webapp.errors import InvalidFile
 from webapp.jobs.progress import JobProgress
 from webapp.portability.deps import DEPENDENCIES
-from webapp.portability.export import ExportService, chunks
+from webapp.portability.export import ExportService, download
 from webapp.portability.schemas import FormatChoice, ListChoice, TrashChoice
 from webapp.portability.service import MAX_UPLOAD_BYTES, ImportService
 from webapp.portability.upload import MAX_REQUEST_BYTES, read_upload
@@ -89,11 +89,7 @@ class TransferPages(PageController):
         trash: TrashChoice = False,
     ) -> Stream:
         plan = await export_service.plan(format, list_id=list_id, trash=trash)
-        return Stream(
-            chunks(state.db_engine, plan),
-            media_type=plan.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{plan.filename}"'},
-        )
+        return download(state.db_engine, plan)
 
     @post(
         "/transfer/imports",
